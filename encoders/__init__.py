@@ -1,0 +1,1 @@
+"""Feature encoders behind one interface (issue 3 builds the registry)."""

@@ -1,0 +1,60 @@
+"""Shared fixtures: a fake ComfyUI, real test photos, seeded generators."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+FAKES = os.path.join(os.path.dirname(__file__), "fakes")
+_FAKE_MODULES = ("folder_paths", "comfy", "comfy.utils", "comfy.model_management", "comfy.sample", "comfy.samplers",
+                 "comfy.model_patcher")
+
+
+@pytest.fixture
+def fake_comfy(tmp_path, monkeypatch):
+    """Install the fakes in tests/fakes as ComfyUI (base folder = tmp_path) for one test."""
+    monkeypatch.setenv("FAKE_COMFY_BASE", str(tmp_path / "comfy"))
+    monkeypatch.syspath_prepend(FAKES)
+    saved = {name: sys.modules.pop(name) for name in _FAKE_MODULES if name in sys.modules}
+    importlib.invalidate_caches()
+    import comfy.model_management
+    import comfy.utils
+    import folder_paths
+
+    comfy.utils.EVENTS.clear()
+    yield folder_paths
+    for name in _FAKE_MODULES:
+        sys.modules.pop(name, None)
+    sys.modules.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_model_dirs(tmp_path, monkeypatch):
+    """Keep tests away from the user's real cache and model folders."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.delenv("SEMRESTORE_MODELS_DIR", raising=False)
+    monkeypatch.delenv("SEMRESTORE_ALLOW_DOWNLOAD", raising=False)
+
+
+def to_bchw(arr: np.ndarray) -> torch.Tensor:
+    """uint8 HxWx3 -> [1,3,H,W] float in [0,1]."""
+    return torch.from_numpy(arr.astype(np.float32) / 255.0).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+@pytest.fixture(scope="session")
+def chelsea() -> torch.Tensor:
+    from skimage import data
+
+    return to_bchw(data.chelsea())
+
+
+@pytest.fixture(scope="session")
+def coffee() -> torch.Tensor:
+    from skimage import data
+
+    return to_bchw(data.coffee())

@@ -1,0 +1,87 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from skimage import color as skcolor
+
+from semantic_restore.utils.checks import SemRestoreInputError
+from semantic_restore.utils.color import rgb_to_lab
+from semantic_restore.utils.metrics import (
+    color_metrics,
+    colorfulness,
+    delta_e2000,
+    delta_e2000_map,
+    flicker,
+    format_metrics,
+    psnr_ab,
+    psnr_rgb,
+)
+
+
+def test_psnr_known_value():
+    a = torch.zeros(1, 3, 4, 4)
+    b = torch.full((1, 3, 4, 4), 0.1)
+    assert psnr_rgb(a, b) == pytest.approx(20.0, abs=1e-6)  # mse 0.01 -> 20 dB
+    assert psnr_rgb(a, a) == math.inf
+
+
+def test_psnr_ab_ignores_luminance():
+    x = torch.rand(1, 3, 8, 8)
+    gray = rgb_to_lab(x)[:, :1].expand(1, 3, 8, 8) / 100  # same structure, no chroma
+    assert psnr_ab(gray, gray) == math.inf
+    assert psnr_ab(x, gray) < psnr_ab(x, x)
+
+
+def test_ciede2000_matches_skimage():
+    g = np.random.default_rng(0)
+    lab1 = np.stack([g.uniform(0, 100, 500), g.uniform(-100, 100, 500), g.uniform(-100, 100, 500)], -1)
+    lab2 = lab1 + g.normal(0, 8, lab1.shape)
+    ref = skcolor.deltaE_ciede2000(lab1, lab2)
+    ours = delta_e2000_map(torch.from_numpy(lab1.T[:, None, :]), torch.from_numpy(lab2.T[:, None, :]))[0].numpy()
+    np.testing.assert_allclose(ours, ref, atol=1e-4)
+
+
+def test_ciede2000_sharma_pair():
+    # Sharma et al. (2005) test data, pair 1: dE00 = 2.0425
+    l1 = torch.tensor([50.0, 2.6772, -79.7751]).view(3, 1, 1)
+    l2 = torch.tensor([50.0, 0.0, -82.7485]).view(3, 1, 1)
+    assert float(delta_e2000_map(l1, l2)) == pytest.approx(2.0425, abs=1e-4)
+
+
+def test_delta_e_identical_is_zero():
+    x = torch.rand(2, 3, 5, 5)
+    assert delta_e2000(x, x) == pytest.approx(0, abs=1e-6)
+
+
+def test_colorfulness_against_numpy(coffee):
+    assert colorfulness(torch.rand(1, 1, 8, 8).expand(1, 3, 8, 8)) == pytest.approx(0, abs=1e-9)
+    arr = coffee[0].permute(1, 2, 0).double().numpy() * 255
+    rg = arr[..., 0] - arr[..., 1]
+    yb = 0.5 * (arr[..., 0] + arr[..., 1]) - arr[..., 2]
+    ref = np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * np.sqrt(rg.mean() ** 2 + yb.mean() ** 2)
+    assert colorfulness(coffee) == pytest.approx(ref, rel=1e-9)
+    assert colorfulness(coffee) > 30
+
+
+def test_flicker():
+    f = torch.rand(1, 3, 8, 8).repeat(4, 1, 1, 1)
+    assert flicker(f) == 0
+    assert flicker(f[:1]) == 0
+    noisy = f + torch.randn_like(f) * 0.05
+    assert flicker(noisy.clamp(0, 1)) > 0.5
+    # luminance-only change does not flicker
+    dark = torch.cat([f[:1], (f[:1] * 0.8)])
+    assert flicker(dark) < flicker(noisy.clamp(0, 1))
+
+
+def test_report_and_errors():
+    x = torch.rand(2, 3, 8, 8)
+    m = color_metrics(x)
+    assert math.isnan(m["psnr_rgb"]) and "n/a" in format_metrics(m)
+    m2 = color_metrics(x, x[:1])
+    assert m2["delta_e2000"] > 0
+    with pytest.raises(SemRestoreInputError, match="ground_truth"):
+        color_metrics(x, torch.rand(1, 3, 4, 4))
+    with pytest.raises(SemRestoreInputError, match="same shape"):
+        psnr_rgb(x, x[:, :, :4])

@@ -1,0 +1,1 @@
+"""Tiled, DINO-guided img2img upscaling on ComfyUI's samplers (issue 6)."""

@@ -1,0 +1,1 @@
+"""Plain-PyTorch helpers shared by the core: layout, colour, checks, weights, paths, metrics."""

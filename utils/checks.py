@@ -1,0 +1,155 @@
+"""Input checks in one error style: what was expected, what arrived, and what to do.
+
+Every check raises a subclass of :class:`ValueError` or :class:`TypeError`, never uses
+``assert`` (which ``python -O`` strips), and names the argument it checked, e.g.::
+
+    reference: expected a batch of 1 or 4 images (one per target), got 3. Pass 1 reference or 4.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+
+__all__ = [
+    "SemRestoreInputError",
+    "SemRestoreTypeError",
+    "describe",
+    "input_error",
+    "check_type",
+    "check_tensor",
+    "check_finite",
+    "check_range",
+    "check_min_size",
+    "check_batch_compatible",
+    "check_same_spatial",
+    "check_choice",
+]
+
+
+class SemRestoreInputError(ValueError):
+    """A value has the right type but the wrong shape, size or range."""
+
+
+class SemRestoreTypeError(TypeError):
+    """A value has the wrong type."""
+
+
+def describe(value: Any) -> str:
+    """Short description of a value for error messages (shape and dtype for tensors)."""
+    if isinstance(value, torch.Tensor):
+        return f"tensor of shape {tuple(value.shape)} ({str(value.dtype).replace('torch.', '')})"
+    if value is None:
+        return "None"
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
+
+
+def _message(name: str, expected: str, got: str, fix: str | None) -> str:
+    msg = f"{name}: expected {expected}, got {got}."
+    return f"{msg} {fix}" if fix else msg
+
+
+def input_error(name: str, expected: str, got: str, fix: str | None = None) -> SemRestoreInputError:
+    """Build (not raise) an input error in the house format."""
+    return SemRestoreInputError(_message(name, expected, got, fix))
+
+
+def check_type(value: Any, types: type | tuple[type, ...], name: str, fix: str | None = None) -> None:
+    if not isinstance(value, types):
+        names = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+        raise SemRestoreTypeError(_message(name, f"a {names}", describe(value), fix))
+
+
+def check_tensor(
+    x: Any,
+    name: str,
+    ndim: int | Sequence[int] | None = None,
+    channels: int | Sequence[int] | None = None,
+    channel_dim: int = 1,
+    fix: str | None = None,
+) -> None:
+    """Check that ``x`` is a floating tensor with the given rank and channel count."""
+    check_type(x, torch.Tensor, name, fix)
+    if not x.is_floating_point():
+        raise SemRestoreTypeError(_message(name, "a floating-point tensor", describe(x), fix))
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if x.ndim not in allowed:
+            raise input_error(name, f"a tensor with {' or '.join(map(str, allowed))} dimensions", describe(x), fix)
+    if channels is not None:
+        allowed_c = (channels,) if isinstance(channels, int) else tuple(channels)
+        if x.ndim == 0 or x.shape[channel_dim] not in allowed_c:
+            got_c = x.shape[channel_dim] if x.ndim else "none"
+            raise input_error(
+                name,
+                f"{' or '.join(map(str, allowed_c))} channels in dimension {channel_dim}",
+                f"{got_c} channels ({describe(x)})",
+                fix,
+            )
+
+
+def check_finite(x: torch.Tensor, name: str) -> None:
+    if not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).sum())
+        raise input_error(
+            name, "only finite values", f"{bad} NaN or infinite values in {describe(x)}",
+            "Check the node that produced it (a VAE decode in fp16 can overflow).",
+        )
+
+
+def check_range(value: float | torch.Tensor, lo: float, hi: float, name: str, fix: str | None = None) -> None:
+    """Check ``lo <= value <= hi`` for a number, or for every element of a tensor."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() == 0:
+            return
+        vmin, vmax = float(value.min()), float(value.max())
+        if vmin < lo or vmax > hi or math.isnan(vmin) or math.isnan(vmax):
+            raise input_error(name, f"values in [{lo}, {hi}]", f"values in [{vmin:.4g}, {vmax:.4g}]", fix)
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SemRestoreTypeError(_message(name, "a number", describe(value), fix))
+    if not (lo <= value <= hi):  # also rejects NaN
+        raise input_error(name, f"a value in [{lo}, {hi}]", repr(value), fix)
+
+
+def check_min_size(x: torch.Tensor, min_h: int, min_w: int, name: str) -> None:
+    """Check that the last two dimensions are at least ``min_h`` x ``min_w``."""
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    if h < min_h or w < min_w:
+        raise input_error(
+            name, f"an image of at least {min_w}x{min_h} pixels", f"{w}x{h}", "Use a larger image."
+        )
+
+
+def check_batch_compatible(n: int, batch: int, name: str, other: str = "image") -> None:
+    """Check that ``n`` items can pair with a batch of ``batch``: 1, or exactly ``batch``."""
+    if n == 0:
+        raise input_error(name, f"1 or {batch} items", "an empty batch (0)", f"Connect at least one {name}.")
+    if n not in (1, batch):
+        raise input_error(
+            name,
+            f"a batch of 1 or {batch} (one per {other})",
+            f"{n}",
+            f"Pass 1 {name} for the whole batch or {batch}, one per {other}.",
+        )
+
+
+def check_same_spatial(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> None:
+    """Check that two tensors share their last two dimensions (H, W)."""
+    if tuple(a.shape[-2:]) != tuple(b.shape[-2:]):
+        raise input_error(
+            name_b,
+            f"the same size as {name_a} ({a.shape[-1]}x{a.shape[-2]})",
+            f"{b.shape[-1]}x{b.shape[-2]}",
+            f"Resize {name_b} to match {name_a}.",
+        )
+
+
+def check_choice(value: Any, choices: Iterable[Any], name: str) -> None:
+    options = list(choices)
+    if value not in options:
+        raise input_error(name, f"one of {', '.join(map(repr, options))}", repr(value))

@@ -1,0 +1,101 @@
+"""sRGB <-> CIELAB (D65) conversion and luminance-preserving recombination.
+
+The math is kornia's (``kornia.color.rgb_to_lab`` / ``lab_to_rgb``): sRGB in ``[0, 1]`` with
+the sRGB transfer curve, D65 white. ``L`` is in ``[0, 100]``, ``a`` and ``b`` roughly in
+``[-128, 127]``. All functions take ``(*, 3, H, W)`` tensors and are differentiable.
+
+Example:
+    >>> rgb = torch.rand(1, 3, 8, 8)
+    >>> torch.allclose(lab_to_rgb(rgb_to_lab(rgb)), rgb, atol=1e-4)
+    True
+"""
+
+from __future__ import annotations
+
+import torch
+from kornia.color import lab_to_rgb as _kornia_lab_to_rgb
+from kornia.color import rgb_to_lab as _kornia_rgb_to_lab
+
+from .checks import check_tensor
+
+__all__ = ["rgb_to_lab", "lab_to_rgb", "rgb_to_l", "split_lab", "merge_l_ab", "clamp_ab_to_gamut", "RgbToLab", "LabToRgb"]
+
+
+def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    """sRGB ``(*, 3, H, W)`` in ``[0, 1]`` to LAB ``(*, 3, H, W)`` (L 0..100, ab about -128..127)."""
+    check_tensor(rgb, "rgb", channels=3, channel_dim=-3)
+    return _kornia_rgb_to_lab(rgb)
+
+
+def lab_to_rgb(lab: torch.Tensor, clip: bool = True) -> torch.Tensor:
+    """LAB ``(*, 3, H, W)`` to sRGB ``(*, 3, H, W)``; with ``clip`` the result is in ``[0, 1]``."""
+    check_tensor(lab, "lab", channels=3, channel_dim=-3)
+    return _kornia_lab_to_rgb(lab, clip=clip)
+
+
+def rgb_to_l(rgb: torch.Tensor) -> torch.Tensor:
+    """The L channel ``(*, 1, H, W)`` in ``[0, 100]`` of an sRGB image."""
+    return rgb_to_lab(rgb)[..., :1, :, :]
+
+
+def split_lab(lab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(*, 3, H, W)`` LAB to ``(L (*, 1, H, W), ab (*, 2, H, W))``."""
+    return lab[..., :1, :, :], lab[..., 1:, :, :]
+
+
+def merge_l_ab(l: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``L (*, 1, H, W)`` and ``ab (*, 2, H, W)`` into LAB ``(*, 3, H, W)``."""
+    return torch.cat([l, ab], dim=-3)
+
+
+def clamp_ab_to_gamut(l: torch.Tensor, ab: torch.Tensor, steps: int = 8) -> torch.Tensor:
+    """Shrink each pixel's chroma until ``L, ab`` is inside the sRGB gamut, keeping L and hue.
+
+    Clipping RGB after conversion changes the luminance of saturated colours; scaling the
+    chroma instead keeps the user's L exactly. A bisection over the scale ``s`` in ``[0, 1]``
+    finds, per pixel, the largest ``s`` with ``lab_to_rgb(L, s * ab)`` inside ``[0, 1]``
+    (to ``2**-steps``). Gray (``s = 0``) is always inside.
+
+    Args:
+        l: ``(*, 1, H, W)`` in ``[0, 100]``.
+        ab: ``(*, 2, H, W)``.
+        steps: bisection steps.
+
+    Returns:
+        ``(*, 2, H, W)`` chroma that maps into the gamut.
+    """
+    tol = 1e-4
+
+    def inside(scale: torch.Tensor) -> torch.Tensor:
+        rgb = _kornia_lab_to_rgb(torch.cat([l, ab * scale], dim=-3), clip=False)
+        return ((rgb >= -tol) & (rgb <= 1 + tol)).all(dim=-3, keepdim=True)
+
+    one = torch.ones_like(l)
+    ok = inside(one)
+    if bool(ok.all()):
+        return ab
+    lo, hi = torch.zeros_like(l), one.clone()
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        good = inside(mid)
+        lo = torch.where(good, mid, lo)
+        hi = torch.where(good, hi, mid)
+    return torch.where(ok, ab, ab * lo)
+
+
+class RgbToLab(torch.nn.Module):
+    """Module form of :func:`rgb_to_lab`."""
+
+    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
+        return rgb_to_lab(rgb)
+
+
+class LabToRgb(torch.nn.Module):
+    """Module form of :func:`lab_to_rgb`."""
+
+    def __init__(self, clip: bool = True) -> None:
+        super().__init__()
+        self.clip = clip
+
+    def forward(self, lab: torch.Tensor) -> torch.Tensor:
+        return lab_to_rgb(lab, clip=self.clip)
