@@ -11,7 +11,7 @@ import logging
 logger = logging.getLogger(__name__)
 
 # Order is the order nodes appear in ComfyUI's "Add Node" menu within each category.
-AREAS = ("encoders", "colorize", "upscale", "metrics")
+AREAS = ("encoders", "colorize", "hints", "upscale", "metrics")
 
 
 def load_nodes() -> tuple[dict[str, type], dict[str, str]]:
