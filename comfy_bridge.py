@@ -99,3 +99,169 @@ def oom_exception() -> type[BaseException]:
         # comfy/model_management.py: module attribute OOM_EXCEPTION
         return comfy.model_management.OOM_EXCEPTION
     return torch.cuda.OutOfMemoryError
+
+
+# --- Sampling, VAE and model patching for the upscaler (issue 6) -------------------------------
+# The upscaler's core (upscale/pipeline.py) receives this module as its ``bridge``; every function
+# below has the signature listed in pipeline.SamplingBridge. Pixels cross this boundary as
+# [B, 3, H, W] RGB in [0, 1]; ComfyUI's VAE takes and returns [B, H, W, C].
+
+# Used for the node's dropdowns only when ComfyUI is absent (CLI, tests, docs). Inside ComfyUI the
+# lists come from comfy.samplers.KSampler, so new samplers appear without a pack update.
+FALLBACK_SAMPLERS = ["euler", "euler_ancestral", "heun", "dpm_2", "lms", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_sde",
+                     "dpmpp_3m_sde", "ddpm", "lcm", "ddim", "uni_pc"]
+FALLBACK_SCHEDULERS = ["normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform", "beta",
+                       "linear_quadratic", "kl_optimal"]
+VAE_TILE = 512  # pixels, ComfyUI's VAEEncodeTiled / VAEDecodeTiled defaults
+VAE_TILE_OVERLAP = 64
+
+
+def sampler_names() -> list[str]:
+    """Sampler names for a dropdown: ComfyUI's own list, or a fallback outside ComfyUI."""
+    if available():
+        import comfy.samplers
+
+        # comfy/samplers.py: class KSampler, attribute SAMPLERS (= SAMPLER_NAMES)
+        return list(comfy.samplers.KSampler.SAMPLERS)
+    return list(FALLBACK_SAMPLERS)
+
+
+def scheduler_names() -> list[str]:
+    """Scheduler names for a dropdown: ComfyUI's own list, or a fallback outside ComfyUI."""
+    if available():
+        import comfy.samplers
+
+        # comfy/samplers.py: class KSampler, attribute SCHEDULERS (= SCHEDULER_NAMES)
+        return list(comfy.samplers.KSampler.SCHEDULERS)
+    return list(FALLBACK_SCHEDULERS)
+
+
+def latent_factor(vae) -> int:
+    """Pixels per latent pixel of ``vae`` (8 for SD1.5/SDXL/SD3/Flux)."""
+    # comfy/sd.py: VAE.spacial_compression_encode() -> downscale_ratio (last entry for video VAEs)
+    return int(vae.spacial_compression_encode())
+
+
+def latent_channels(vae) -> int:
+    """Latent channels of ``vae`` (4 for SD1.5/SDXL, 16 for SD3/Flux)."""
+    # comfy/sd.py: VAE.latent_channels (attribute set from the checkpoint's config)
+    return int(vae.latent_channels)
+
+
+def check_model_vae(model, vae) -> None:
+    """Raise a clear error when the MODEL and VAE use different latent channels (e.g. SDXL + Flux VAE)."""
+    from .utils.checks import input_error
+
+    # comfy/model_patcher.py: ModelPatcher.get_model_object(name); comfy/latent_formats.py: LatentFormat.latent_channels
+    model_ch = int(model.get_model_object("latent_format").latent_channels)
+    vae_ch = latent_channels(vae)
+    if model_ch != vae_ch:
+        raise input_error("vae", f"a VAE with {model_ch} latent channels (the model's)", f"{vae_ch} channels",
+                          "Connect the VAE that belongs to this checkpoint.")
+
+
+def _is_video_vae(vae) -> bool:
+    # comfy/sd.py: VAE.latent_dim is 3 for video VAEs (Wan, Hunyuan...), which treat a batch as frames.
+    return getattr(vae, "latent_dim", 2) == 3
+
+
+def vae_encode(vae, pixels: torch.Tensor, tiled: bool = False) -> torch.Tensor:
+    """Encode ``[B, 3, H, W]`` RGB in ``[0, 1]`` to a latent; ``tiled`` uses ComfyUI's tiled encoder."""
+    x = pixels.movedim(1, -1)
+    if _is_video_vae(vae) and x.shape[0] > 1:  # encode images one by one, never as frames of a clip
+        return torch.cat([vae_encode(vae, p[None].movedim(-1, 1), tiled) for p in x])
+    if tiled:
+        # comfy/sd.py: VAE.encode_tiled(pixel_samples, tile_x=None, tile_y=None, overlap=None, ...), pixels
+        # [B,H,W,C]; tile/overlap in pixels as nodes.py VAEEncodeTiled passes them.
+        return vae.encode_tiled(x, tile_x=VAE_TILE, tile_y=VAE_TILE, overlap=VAE_TILE_OVERLAP)
+    # comfy/sd.py: VAE.encode(pixel_samples) with pixel_samples [B,H,W,C] in [0,1]
+    return vae.encode(x)
+
+
+def vae_decode(vae, latent: torch.Tensor, tiled: bool = False) -> torch.Tensor:
+    """Decode a latent to ``[B, 3, H, W]`` RGB in ``[0, 1]``; ``tiled`` uses ComfyUI's tiled decoder."""
+    if tiled:
+        c = int(vae.spacial_compression_decode())  # comfy/sd.py: VAE.spacial_compression_decode()
+        # comfy/sd.py: VAE.decode_tiled(samples, tile_x=None, tile_y=None, overlap=None, ...), tile/overlap
+        # in latent pixels as nodes.py VAEDecodeTiled passes them.
+        images = vae.decode_tiled(latent, tile_x=VAE_TILE // c, tile_y=VAE_TILE // c, overlap=VAE_TILE_OVERLAP // c)
+    else:
+        # comfy/sd.py: VAE.decode(samples_in) -> [B,H,W,C] ([B,T,H,W,C] for video VAEs)
+        images = vae.decode(latent)
+    if images.ndim == 5:  # as nodes.py VAEDecode does: frames -> batch
+        images = images.reshape(-1, *images.shape[-3:])
+    return images[..., :3].movedim(-1, 1).float()
+
+
+def sample(model, latent: torch.Tensor, seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str,
+           positive: list, negative: list, denoise: float, callback: Callable[[int], None] | None = None) -> torch.Tensor:
+    """img2img-sample ``latent`` like ComfyUI's KSampler node (``nodes.py`` ``common_ksampler``).
+
+    ``callback(1)`` is called once per sampler step (for one progress bar over all tiles).
+    """
+    import comfy.sample
+    import comfy.utils
+
+    # comfy/sample.py: fix_empty_latent_channels(model, latent_image) (no-op for non-empty latents;
+    # adds the frame axis for models with 3-D latents), as nodes.py common_ksampler does.
+    latent = comfy.sample.fix_empty_latent_channels(model, latent)
+    # comfy/sample.py: prepare_noise(latent_image, seed, noise_inds=None) -> CPU noise like latent
+    noise = comfy.sample.prepare_noise(latent, seed)
+    # comfy/samplers.py: KSAMPLER.sample calls callback(step, denoised, x, total_steps)
+    cb = None if callback is None else (lambda step, x0, x, total_steps: callback(1))
+    # comfy/sample.py: sample(model, noise, steps, cfg, sampler_name, scheduler, positive, negative,
+    # latent_image, denoise=1.0, ..., callback=None, disable_pbar=False, seed=None)
+    return comfy.sample.sample(model, noise, steps, cfg, sampler_name, scheduler, positive, negative, latent,
+                               denoise=denoise, callback=cb, disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED,
+                               seed=seed)
+
+
+def latent_to_model_space(model, latent: torch.Tensor) -> torch.Tensor:
+    """A VAE latent in the space the sampler works in (what post-CFG functions see as ``denoised``)."""
+    # comfy/model_patcher.py: ModelPatcher.get_model_object("latent_format");
+    # comfy/latent_formats.py: LatentFormat.process_in(latent) (CFGGuider.inner_sample applies it too)
+    return model.get_model_object("latent_format").process_in(latent)
+
+
+def anchored_model(model, post_cfg_function: Callable[[dict], torch.Tensor]):
+    """A ``clone()`` of ``model`` with ``post_cfg_function`` appended to its post-CFG functions."""
+    # comfy/model_patcher.py: ModelPatcher.clone() deep-copies model_options, so the caller's MODEL
+    # is untouched; ModelPatcher.set_model_sampler_post_cfg_function(post_cfg_function,
+    # disable_cfg1_optimization=False) appends to model_options["sampler_post_cfg_function"].
+    patched = model.clone()
+    patched.set_model_sampler_post_cfg_function(post_cfg_function)
+    return patched
+
+
+def run_upscale_model(upscale_model, image: torch.Tensor) -> torch.Tensor:
+    """Run a ComfyUI ``UPSCALE_MODEL`` on ``[B, 3, H, W]`` as ``ImageUpscaleWithModel`` does.
+
+    Same memory estimate, tiles of 512 px with 32 px overlap, and tile halving on out-of-memory
+    down to 128 px (``comfy_extras/nodes_upscale_model.py`` ``ImageUpscaleWithModel.execute``).
+    Returns ``[B, 3, s*H, s*W]`` in ``[0, 1]`` on the CPU.
+    """
+    import comfy.model_management as mm
+    import comfy.utils
+
+    device = mm.get_torch_device()  # comfy/model_management.py: get_torch_device()
+    # comfy/model_management.py: module_size(module); the 384.0 factor is ComfyUI's own estimate.
+    memory_required = mm.module_size(upscale_model.model)
+    memory_required += (512 * 512 * 3) * image.element_size() * max(upscale_model.scale, 1.0) * 384.0
+    memory_required += image.nelement() * image.element_size()
+    mm.free_memory(memory_required, device)  # comfy/model_management.py: free_memory(memory_required, device)
+    upscale_model.to(device)
+    tile, overlap = 512, 32
+    try:
+        while True:
+            try:
+                # comfy/utils.py: tiled_scale(samples, function, tile_x, tile_y, overlap, upscale_amount, ...)
+                out = comfy.utils.tiled_scale(image.to(device), lambda a: upscale_model(a), tile_x=tile, tile_y=tile,
+                                              overlap=overlap, upscale_amount=upscale_model.scale)
+                break
+            except mm.OOM_EXCEPTION:
+                tile //= 2
+                if tile < 128:
+                    raise
+    finally:
+        upscale_model.to("cpu")
+    return out.float().cpu().clamp(0, 1)

@@ -47,3 +47,15 @@ def soft_empty_cache(force=False):
 
 def load_models_gpu(models, memory_required=0, force_patch_weights=False, minimum_memory_required=None, force_full_load=False):
     LOADED.extend(models)
+
+
+# Added for the upscaler (issue 6): names and signatures from comfy/model_management.py, v0.3.64.
+FREED: list = []  # memory_required of every free_memory call, for assertions
+
+
+def module_size(module):
+    return sum(p.nelement() * p.element_size() for p in module.parameters()) if hasattr(module, "parameters") else 0
+
+
+def free_memory(memory_required, device, keep_loaded=[]):
+    FREED.append(memory_required)

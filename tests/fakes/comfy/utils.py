@@ -23,3 +23,15 @@ class ProgressBar:
 
     def update(self, value):
         self.update_absolute(self.current + value)
+
+# Added for the upscaler (issue 6): names and signatures from comfy/utils.py, v0.3.64.
+PROGRESS_BAR_ENABLED = True
+
+
+def tiled_scale(samples, function, tile_x=64, tile_y=64, overlap=8, upscale_amount=4, out_channels=3,
+                output_device="cpu", pbar=None):
+    """Not tiled: runs ``function`` on the whole batch (the real one tiles to save memory)."""
+    import torch
+
+    with torch.inference_mode():
+        return function(samples).to(output_device)

@@ -1,0 +1,198 @@
+"""Upscaler building blocks: pre-upscale, colour correction, conditioning crops, anchor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from semantic_restore.upscale.anchor import make_anchor_function, sigma_weight
+from semantic_restore.upscale.color import gaussian_lowpass, match_low_frequencies
+from semantic_restore.upscale.conditioning import (
+    conditioning_batch,
+    crop_conditioning,
+    resample_box,
+    tile_fraction_box,
+)
+from semantic_restore.upscale.preupscale import lanczos_resize, preupscale, resize, target_size
+from semantic_restore.utils.checks import SemRestoreInputError
+
+# --- pre-upscale ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(152, 116), (50, 40), (101, 231)])
+def test_lanczos_matches_pillow(chelsea, size):
+    img = (chelsea[:, :, :101, :77] * 255).round() / 255
+    ours = lanczos_resize(img, size)[0].permute(1, 2, 0).numpy()
+    arr = (img[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    ref = np.asarray(Image.fromarray(arr).resize(size[::-1], Image.LANCZOS)).astype(np.float32) / 255
+    assert np.abs(ours - ref).mean() < 2 / 255  # PIL rounds to 8 bits, we do not
+    assert np.abs(ours - ref).max() < 6 / 255
+
+
+def test_lanczos_keeps_constants_and_identity():
+    x = torch.full((1, 3, 9, 11), 0.3)
+    assert torch.allclose(lanczos_resize(x, (20, 31)), x.new_full((1, 3, 20, 31), 0.3), atol=1e-6)
+    y = torch.rand(1, 3, 9, 11)
+    assert torch.equal(resize(y, (9, 11)), y)
+
+
+@pytest.mark.parametrize("method", ["lanczos", "bicubic", "bilinear"])
+def test_preupscale_sizes(method):
+    x = torch.rand(2, 3, 33, 47)
+    out = preupscale(x, 1.5, method)
+    assert out.shape == (2, 3, 50, 70)
+    assert float(out.min()) >= 0 and float(out.max()) <= 1
+
+
+def test_preupscale_with_model_resizes_to_target():
+    calls = []
+
+    def model(x):  # a 4x "upscale model"
+        calls.append(x.shape)
+        return torch.nn.functional.interpolate(x, scale_factor=4, mode="nearest")
+
+    out = preupscale(torch.rand(2, 3, 10, 12), 2.0, "bicubic", model)
+    assert calls == [(2, 3, 10, 12)] and out.shape == (2, 3, 20, 24)
+    with pytest.raises(SemRestoreInputError, match="batch"):
+        preupscale(torch.rand(2, 3, 10, 12), 2.0, "bicubic", lambda x: model(x)[:1])
+
+
+@pytest.mark.parametrize("factor", [0.5, 0.99, 9.0, float("nan")])
+def test_bad_upscale_factor(factor):
+    with pytest.raises(SemRestoreInputError, match="upscale_by"):
+        target_size(100, 100, factor)
+
+
+def test_huge_output_rejected():
+    with pytest.raises(SemRestoreInputError, match="16384"):
+        target_size(4000, 3000, 5.0)
+
+
+# --- colour correction ----------------------------------------------------------------------
+
+
+def test_color_correction_removes_constant_shift_keeps_detail(chelsea):
+    src = chelsea[:, :, :128, :128]
+    detail = torch.randn(1, 1, 128, 128, generator=torch.Generator().manual_seed(1)) * 0.03
+    shifted = (src * 0.9 + torch.tensor([0.06, -0.02, 0.04]).view(1, 3, 1, 1) + detail).clamp(0, 1)
+    fixed = match_low_frequencies(shifted, src)
+    low = lambda t: gaussian_lowpass(t, 8.0)  # noqa: E731
+    before = float((low(shifted) - low(src)).abs().mean())
+    after = float((low(fixed) - low(src)).abs().mean())
+    assert after < 0.25 * before
+    hf = lambda t: t - low(t)  # noqa: E731
+    # The added detail survives (correlation of the high-pass residuals stays high).
+    r = torch.corrcoef(torch.stack([hf(fixed).flatten(), hf(shifted).flatten()]))[0, 1]
+    assert float(r) > 0.9
+
+
+def test_color_correction_on_constant_is_exact():
+    src = torch.full((1, 3, 40, 56), 0.4)
+    out = match_low_frequencies(torch.full_like(src, 0.55), src)
+    assert float((out - src).abs().max()) < 1e-4
+
+
+# --- conditioning ---------------------------------------------------------------------------
+
+
+class FakeControlNet:
+    """Duck-typed like comfy/controlnet.py ControlBase: copy(), set_previous_controlnet(), hints."""
+
+    def __init__(self, hint, prev=None):
+        self.cond_hint_original = hint
+        self.previous_controlnet = prev
+
+    def copy(self):
+        return FakeControlNet(self.cond_hint_original)  # like the real copy(): no previous link
+
+    def set_previous_controlnet(self, c):
+        self.previous_controlnet = c
+        return self
+
+
+def test_crop_area_mask_and_control_without_mutating():
+    emb = torch.zeros(1, 77, 768)
+    ramp = torch.linspace(0, 1, 64).view(1, 1, 1, 64).expand(1, 3, 32, 64).contiguous()
+    inner = FakeControlNet(ramp.clone())
+    outer = FakeControlNet(ramp.clone(), prev=inner)
+    mask = torch.zeros(1, 32, 64)
+    mask[:, :, 32:] = 1.0  # right half
+    cond = [
+        [emb, {"pooled_output": "p"}],
+        [emb, {"area": (4, 4, 0, 0), "strength": 1.0}],  # top-left 32x32 px of a 64x128 source -> left tile only
+        [emb, {"area": ("percentage", 1.0, 0.5, 0.0, 0.5)}],  # right half
+        [emb, {"mask": mask, "control": outer}],
+    ]
+    snapshot = [dict(o) for _, o in cond]
+    # source 64x128 px, upscaled 2x -> 128x256; right tile covers x in [128, 256)
+    box = tile_fraction_box(0, 128, 128, 256, 128, 256)
+    out = crop_conditioning(cond, box, source_size=(64, 128), tile_size=(128, 128), factor=8)
+    assert [dict(o) for _, o in cond] == snapshot  # input untouched
+    assert outer.previous_controlnet is inner and torch.equal(inner.cond_hint_original, ramp)
+    assert len(out) == 3  # the top-left area misses this tile
+    assert out[1][1]["area"] == (16, 16, 0, 0)  # the whole tile, in tile latent units
+    m = out[2][1]["mask"]
+    assert m.shape == (1, 16, 16) and float(m.min()) > 0.99
+    ctl = out[2][1]["control"]
+    assert ctl is not outer and ctl.previous_controlnet is not inner and ctl.previous_controlnet is not None
+    for c in (ctl, ctl.previous_controlnet):
+        h = c.cond_hint_original
+        assert h.shape == (1, 3, 128, 128)
+        assert float(h.min()) > 0.45  # right half of the ramp only
+    left = crop_conditioning(cond, tile_fraction_box(0, 128, 0, 128, 128, 256), (64, 128), (128, 128), 8)
+    assert left[1][1]["area"] == (8, 8, 0, 0)  # 32 px of source = 64 px upscaled = 8 latent px
+    assert len(left) == 3  # the right-half area misses the left tile
+
+
+def test_crop_keeps_something_when_all_areas_miss():
+    cond = [[torch.zeros(1, 4, 8), {"area": (2, 2, 0, 0)}]]
+    out = crop_conditioning(cond, (0.5, 1.0, 0.5, 1.0), (64, 64), (64, 64), 8)
+    assert len(out) == 1 and "area" not in out[0][1] and "area" in cond[0][1]
+
+
+def test_resample_box_aligns_pixel_centres():
+    t = torch.arange(8.0).view(1, 1, 1, 8).expand(1, 1, 2, 8)
+    out = resample_box(t, (0.0, 1.0, 0.5, 1.0), (2, 4))
+    assert torch.allclose(out[0, 0, 0], torch.tensor([4.0, 5.0, 6.0, 7.0]))
+
+
+def test_conditioning_batch_checks():
+    conditioning_batch([[torch.zeros(1, 4, 8), {}]], "positive", 3)
+    conditioning_batch([[torch.zeros(3, 4, 8), {}]], "positive", 3)
+    with pytest.raises(SemRestoreInputError, match="positive"):
+        conditioning_batch([[torch.zeros(2, 4, 8), {}]], "positive", 3)
+    with pytest.raises(SemRestoreInputError, match="negative"):
+        conditioning_batch([], "negative", 1)
+
+
+# --- anchor ---------------------------------------------------------------------------------
+
+
+def test_sigma_weight_schedule():
+    assert sigma_weight(10.0, 10.0) == 1.0
+    assert sigma_weight(5.0, 10.0) == 0.5
+    assert sigma_weight(0.0, 10.0) == 0.0
+    assert sigma_weight(5.0, 10.0, power=2.0) == 0.25
+
+
+def test_anchor_pulls_only_masked_region_and_fades():
+    src = torch.ones(1, 4, 8, 8)
+    mask = torch.zeros(1, 1, 8, 8)
+    mask[..., :4] = 1.0
+    fn = make_anchor_function(src, mask, strength=0.8)
+    den = torch.zeros(2, 4, 8, 8)  # batch 2 (e.g. cond+uncond batching): broadcast
+    opts = {"transformer_options": {"sample_sigmas": torch.tensor([10.0, 5.0, 0.0])}}
+    out = fn({"denoised": den, "sigma": torch.tensor([10.0]), "model_options": opts})
+    assert torch.allclose(out[..., :4], torch.full_like(out[..., :4], 0.8))
+    assert torch.equal(out[..., 4:], den[..., 4:])
+    half = fn({"denoised": den, "sigma": torch.tensor([5.0]), "model_options": opts})
+    assert torch.allclose(half[..., :4], torch.full_like(half[..., :4], 0.4))
+    end = fn({"denoised": den, "sigma": torch.tensor([0.0]), "model_options": opts})
+    assert torch.equal(end, den)
+    # Without sample_sigmas the first sigma seen is the reference.
+    fn2 = make_anchor_function(src, mask, strength=1.0)
+    fn2({"denoised": den, "sigma": torch.tensor([8.0]), "model_options": {}})
+    out2 = fn2({"denoised": den, "sigma": torch.tensor([4.0]), "model_options": {}})
+    assert torch.allclose(out2[..., :4], torch.full_like(out2[..., :4], 0.5))

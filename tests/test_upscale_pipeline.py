@@ -1,0 +1,306 @@
+"""The tiled upscaler end to end, with a fake bridge built from the real ComfyUI signatures.
+
+The fake VAE is an exactly invertible pixel-unshuffle "VAE" (``VAE.encode`` takes ``[B,H,W,C]``
+in [0,1], ``VAE.decode`` returns it, ``spacial_compression_encode()`` gives the factor), so
+with an identity sampler the upscaler must return the pre-upscaled image.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from semantic_restore.upscale.pipeline import UpscaleSettings, dino_upscale, tile_seed
+from semantic_restore.upscale.preupscale import preupscale
+from semantic_restore.upscale.tiles import plan_tiles
+from semantic_restore.utils.checks import SemRestoreInputError
+
+
+class FakeOOM(RuntimeError):
+    pass
+
+
+class UnshuffleVAE:
+    """Invertible stand-in for comfy.sd.VAE: latent = pixel_unshuffle(2x - 1, factor)."""
+
+    def __init__(self, factor: int = 8):
+        self.downscale_ratio = self.upscale_ratio = factor
+        self.latent_channels = 3 * factor * factor
+        self.tiled_calls = 0
+
+    def spacial_compression_encode(self):
+        return self.downscale_ratio
+
+    def encode(self, pixel_samples):  # [B,H,W,C] in [0,1]
+        return F.pixel_unshuffle(pixel_samples.movedim(-1, 1) * 2 - 1, self.downscale_ratio)
+
+    def decode(self, samples_in):  # -> [B,H,W,C]
+        return ((F.pixel_shuffle(samples_in, self.downscale_ratio) + 1) / 2).clamp(0, 1).movedim(1, -1)
+
+
+class PoolVAE(UnshuffleVAE):
+    """Lossy VAE with ``channels`` latent channels (4 like SD1.5/SDXL, 16 like SD3/Flux)."""
+
+    def __init__(self, factor: int, channels: int):
+        super().__init__(factor)
+        self.latent_channels = channels
+
+    def encode(self, pixel_samples):
+        x = F.avg_pool2d(pixel_samples.movedim(-1, 1), self.downscale_ratio)
+        return torch.cat([x, x.new_zeros(x.shape[0], self.latent_channels - 3, *x.shape[-2:])], 1)
+
+    def decode(self, samples_in):
+        return F.interpolate(samples_in[:, :3], scale_factor=self.downscale_ratio, mode="nearest").movedim(1, -1)
+
+
+class FakeBridge:
+    """Same functions and signatures as comfy_bridge's sampling part (pipeline.SamplingBridge).
+
+    ``sample`` calls ``model(latent, seed, positive)``: the test's "sampler behaviour". An
+    anchored model applies its post-CFG function once at the first sigma (full strength).
+    """
+
+    def __init__(self, oom_above: int | None = None):
+        self.calls: list[dict] = []
+        self.oom_above = oom_above
+
+    def latent_factor(self, vae):
+        return vae.spacial_compression_encode()
+
+    def latent_channels(self, vae):
+        return vae.latent_channels
+
+    def check_model_vae(self, model, vae):
+        pass
+
+    def vae_encode(self, vae, pixels, tiled=False):
+        vae.tiled_calls += int(tiled)
+        return vae.encode(pixels.movedim(1, -1))
+
+    def vae_decode(self, vae, latent, tiled=False):
+        return vae.decode(latent).movedim(-1, 1)
+
+    def sample(self, model, latent, seed, steps, cfg, sampler_name, scheduler, positive, negative, denoise,
+               callback=None):
+        if self.oom_above is not None and latent.shape[-1] * 8 > self.oom_above:
+            raise FakeOOM("out of memory")
+        self.calls.append(dict(seed=seed, shape=tuple(latent.shape), positive=positive, anchored=isinstance(model, Anchored)))
+        for _ in range(steps):
+            if callback is not None:
+                callback(1)
+        if isinstance(model, Anchored):
+            out = model.base(latent, seed, positive)
+            return model.fn({"denoised": out, "sigma": torch.tensor([1.0]), "model_options": {}})
+        return model(latent, seed, positive)
+
+    def latent_to_model_space(self, model, latent):
+        return latent
+
+    def anchored_model(self, model, post_cfg_function):
+        return Anchored(model, post_cfg_function)
+
+    def oom_exception(self):
+        return FakeOOM
+
+
+class Anchored:
+    def __init__(self, base, fn):
+        self.base, self.fn = base, fn
+
+
+def identity(latent, seed, positive):
+    return latent
+
+
+COND = [[torch.zeros(1, 77, 768), {"pooled_output": torch.zeros(1, 1280)}]]
+
+
+def run(image, model=identity, vae=None, bridge=None, encoder=None, **kw):
+    settings = UpscaleSettings(**{"upscale_by": 1.5, "tile_size": 64, "tile_overlap": 16, "steps": 2,
+                                  "dino_strength": 0.0, "color_correction": False, **kw})
+    return dino_upscale(image, model=model, vae=vae or UnshuffleVAE(8), positive=COND, negative=COND,
+                        bridge=bridge or FakeBridge(), settings=settings, encoder=encoder)
+
+
+# --- exactness ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size,factor", [((37, 53), 8), ((61, 45), 4), ((29, 101), 16), ((17, 9), 8)])
+@pytest.mark.parametrize("color_correction", [False, True])
+def test_identity_sampler_returns_preupscaled(chelsea, size, factor, color_correction):
+    img = chelsea[:, :, 100:100 + size[0], 150:150 + size[1]]
+    res = run(img, vae=UnshuffleVAE(factor), color_correction=color_correction)
+    ref = preupscale(img, 1.5, "lanczos")
+    assert res.image.shape == ref.shape == (1, 3, round(size[0] * 1.5), round(size[1] * 1.5))
+    assert float((res.image - ref).abs().max()) <= 1 / 255
+    assert res.drift_mask.shape == (1, 1, *ref.shape[-2:]) and float(res.drift_mask.abs().max()) == 0.0
+
+
+def test_whole_batch_is_processed(chelsea, coffee):
+    imgs = torch.cat([chelsea[:, :, :40, :50], coffee[:, :, :40, :50], 1 - chelsea[:, :, :40, :50]])
+    bridge = FakeBridge()
+    res = run(imgs, bridge=bridge)
+    ref = preupscale(imgs, 1.5, "lanczos")
+    assert res.image.shape[0] == 3
+    assert float((res.image - ref).abs().max()) <= 1 / 255
+    assert all(c["shape"][0] == 3 for c in bridge.calls)  # every tile sampled with the whole batch
+
+
+def shifting_sampler(latent, seed, positive):
+    """Shifts each tile's colour by a seed-dependent offset (what breaks naive tilers)."""
+    g = torch.Generator().manual_seed(seed % (2**63))
+    offset = (torch.rand(3, generator=g) - 0.5) * 0.2
+    px = F.pixel_shuffle(latent, 8) + offset.view(1, 3, 1, 1) * 2
+    return F.pixel_unshuffle(px, 8)
+
+
+def test_constant_image_has_no_seams():
+    img = torch.empty(1, 3, 90, 70)
+    img[:, 0], img[:, 1], img[:, 2] = 0.6, 0.35, 0.2
+    plain = run(img, tile_size=48, tile_overlap=16)
+    assert float((plain.image - img.mean((2, 3), keepdim=True)).abs().max()) <= 1 / 255
+    # A sampler that shifts each tile's colour: visible seams without colour correction...
+    seams = run(img, model=shifting_sampler, tile_size=48, tile_overlap=16)
+    assert float((seams.image - 0.6 * (torch.arange(3) == 0).view(1, 3, 1, 1)).abs().max()) > 1 / 255
+    dev = (seams.image - seams.image.mean((2, 3), keepdim=True)).abs().max()
+    assert float(dev) > 1 / 255
+    # ...and none with it: every tile is pulled back to the source's low frequencies.
+    fixed = run(img, model=shifting_sampler, tile_size=48, tile_overlap=16, color_correction=True)
+    target = img[:, :, :1, :1]
+    assert float((fixed.image - target).abs().max()) <= 1 / 255
+
+
+# --- tiles, seeds, latents ------------------------------------------------------------------
+
+
+def test_seeds_are_per_tile_and_deterministic(chelsea):
+    img = chelsea[:, :, :60, :80]
+    b1, b2 = FakeBridge(), FakeBridge()
+    run(img, model=shifting_sampler, bridge=b1, seed=123)
+    run(img, model=shifting_sampler, bridge=b2, seed=123)
+    seeds = [c["seed"] for c in b1.calls]
+    assert seeds == [c["seed"] for c in b2.calls]
+    assert seeds[0] == 123 and len(set(seeds)) == len(seeds)
+    assert seeds == [tile_seed(123, i) for i in range(len(seeds))]
+    a = run(img, model=shifting_sampler, seed=5).image
+    assert torch.equal(a, run(img, model=shifting_sampler, seed=5).image)
+    assert not torch.equal(a, run(img, model=shifting_sampler, seed=6).image)
+
+
+@pytest.mark.parametrize("factor,channels", [(8, 4), (8, 16), (16, 16), (4, 4)])
+def test_latent_shape_comes_from_the_vae(chelsea, factor, channels):
+    bridge = FakeBridge()
+    res = run(chelsea[:, :, :70, :90], vae=PoolVAE(factor, channels), bridge=bridge, tile_size=64, tile_overlap=16)
+    plan = plan_tiles(105, 135, 64, 16, factor)
+    assert len(bridge.calls) == len(plan)
+    for c in bridge.calls:
+        assert c["shape"] == (1, channels, plan.tile_h // factor, plan.tile_w // factor)
+    assert res.image.shape == (1, 3, 105, 135)
+    assert f"factor {factor}" in res.report
+
+
+def test_conditioning_is_cropped_per_tile(chelsea):
+    bridge = FakeBridge()
+    mask = torch.zeros(1, 40, 50)
+    mask[:, :, 25:] = 1
+    cond = [[torch.zeros(1, 77, 768), {"mask": mask}], [torch.zeros(1, 77, 768), {"area": (5, 3, 0, 0)}]]
+    settings = UpscaleSettings(upscale_by=2.0, tile_size=48, tile_overlap=8, steps=1, dino_strength=0,
+                               color_correction=False)
+    dino_upscale(chelsea[:, :, :40, :50], model=identity, vae=UnshuffleVAE(8), positive=cond, negative=COND,
+                 bridge=bridge, settings=settings)
+    masks = [c["positive"][0][1]["mask"] for c in bridge.calls]
+    plan = plan_tiles(80, 100, 48, 8, 8)
+    assert len(masks) == len(plan) == 6 and all(m.shape == (1, 6, 6) for m in masks)
+    assert float(masks[0].max()) == 0.0 and float(masks[-1].min()) == 1.0  # left tile vs right tile
+    # The area (top-left 40x24 source px = 80x48 upscaled) reaches only tiles starting left of x=48.
+    assert [len(c["positive"]) for c in bridge.calls] == [2 if t.x0 < 48 else 1 for t in plan.tiles]
+    assert bridge.calls[0]["positive"][1][1]["area"] == (6, 6, 0, 0)
+    assert cond[0][1]["mask"] is mask and cond[1][1]["area"] == (5, 3, 0, 0)
+
+
+def test_tiled_vae_option_is_used(chelsea):
+    vae = UnshuffleVAE(8)
+    run(chelsea[:, :, :40, :40], vae=vae, tiled_vae=True)
+    assert vae.tiled_calls > 0
+
+
+# --- ComfyUI citizenship --------------------------------------------------------------------
+
+
+def test_progress_counts_tiles_times_steps(chelsea):
+    totals, ticks = [], []
+
+    def factory(total):
+        totals.append(total)
+        return ticks.append
+
+    img = chelsea[:, :, :60, :80]
+    settings = UpscaleSettings(upscale_by=1.5, tile_size=64, tile_overlap=16, steps=3, dino_strength=0,
+                               color_correction=False)
+    dino_upscale(img, model=identity, vae=UnshuffleVAE(8), positive=COND, negative=COND, bridge=FakeBridge(),
+                 settings=settings, progress_factory=factory)
+    n = len(plan_tiles(90, 120, 64, 16, 8))
+    assert totals == [n * 3] and sum(ticks) == n * 3
+
+
+def test_interrupt_is_checked_between_tiles(chelsea):
+    class Cancelled(Exception):
+        pass
+
+    seen = []
+
+    def interrupt():
+        seen.append(1)
+        if len(seen) == 3:
+            raise Cancelled
+
+    bridge = FakeBridge()
+    settings = UpscaleSettings(upscale_by=1.5, tile_size=64, tile_overlap=16, steps=1, dino_strength=0)
+    with pytest.raises(Cancelled):
+        dino_upscale(chelsea[:, :, :60, :80], model=identity, vae=UnshuffleVAE(8), positive=COND, negative=COND,
+                     bridge=bridge, settings=settings, interrupt=interrupt)
+    assert len(bridge.calls) == 2
+
+
+def test_out_of_memory_halves_tiles(chelsea):
+    img = chelsea[:, :, :200, :300]
+    bridge = FakeBridge(oom_above=512)
+    res = run(img, bridge=bridge, upscale_by=2.0, tile_size=1024, tile_overlap=64)
+    assert res.tile_size == 512
+    assert all(c["shape"][-1] * 8 <= 512 for c in bridge.calls)
+    assert float((res.image - preupscale(img, 2.0)).abs().max()) <= 1 / 255
+    with pytest.raises(FakeOOM):  # never below 256 px
+        run(img, bridge=FakeBridge(oom_above=128), upscale_by=2.0, tile_size=512, tile_overlap=32)
+
+
+# --- bad inputs -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(upscale_by=0.5), "upscale_by"),
+    (dict(upscale_by=50.0), "upscale_by"),
+    (dict(tile_size=64, tile_overlap=40), "tile_size"),
+    (dict(denoise=1.5), "denoise"),
+    (dict(guidance="magic"), "guidance"),
+])
+def test_bad_settings(chelsea, kw, match):
+    with pytest.raises(SemRestoreInputError, match=match):
+        run(chelsea[:, :, :40, :40], **kw)
+
+
+def test_bad_inputs(chelsea):
+    img = chelsea[:, :, :40, :40]
+    s = UpscaleSettings(tile_size=64, tile_overlap=16, dino_strength=0)
+    with pytest.raises(SemRestoreInputError, match="vae"):
+        dino_upscale(img, model=identity, vae=None, positive=COND, negative=COND, bridge=FakeBridge(), settings=s)
+    two = [[torch.zeros(2, 77, 768), {}]]
+    with pytest.raises(SemRestoreInputError, match="positive"):
+        dino_upscale(torch.cat([img] * 3), model=identity, vae=UnshuffleVAE(), positive=two, negative=COND,
+                     bridge=FakeBridge(), settings=s)
+    with pytest.raises(SemRestoreInputError, match="encoder"):
+        dino_upscale(img, model=identity, vae=UnshuffleVAE(), positive=COND, negative=COND, bridge=FakeBridge(),
+                     settings=UpscaleSettings(tile_size=64, tile_overlap=16, dino_strength=0.5))
+    with pytest.raises(SemRestoreInputError, match="batch"):
+        dino_upscale(img[:0], model=identity, vae=UnshuffleVAE(), positive=COND, negative=COND,
+                     bridge=FakeBridge(), settings=s)
