@@ -265,3 +265,30 @@ def run_upscale_model(upscale_model, image: torch.Tensor) -> torch.Tensor:
     finally:
         upscale_model.to("cpu")
     return out.float().cpu().clamp(0, 1)
+
+
+# --- Encoders under ComfyUI's model management (issue 3) --------------------------------------
+def use_encoder(encoder: torch.nn.Module, device: torch.device | None = None) -> torch.nn.Module:
+    """Make ``encoder`` ready to run: inside ComfyUI, loaded through its model management.
+
+    The encoder is wrapped once in a ``ModelPatcher`` (kept on the encoder object, so ComfyUI's
+    output cache of the Load Encoder node keeps one wrapper per encoder) and loaded with
+    ``load_models_gpu``, so ComfyUI can offload it when another model needs the memory.
+    Outside ComfyUI the encoder is moved to ``device`` (if given) and returned.
+    """
+    if not available():
+        return encoder if device is None else encoder.to(device)
+    import comfy.model_management as mm
+    import comfy.model_patcher
+
+    patcher = encoder.__dict__.get("_comfy_patcher")
+    load_device = device or mm.get_torch_device()
+    if patcher is None or patcher.load_device != load_device:
+        # comfy/model_patcher.py: ModelPatcher(model, load_device, offload_device, size=0, weight_inplace_update=False)
+        # comfy/model_management.py: unet_offload_device() (CPU unless --gpu-only / high-vram)
+        patcher = comfy.model_patcher.ModelPatcher(encoder, load_device=load_device,
+                                                   offload_device=mm.unet_offload_device())
+        encoder.__dict__["_comfy_patcher"] = patcher  # a plain attribute, not a sub-module
+    # comfy/model_management.py: load_models_gpu(models, memory_required=0, force_patch_weights=False, ...)
+    mm.load_models_gpu([patcher])
+    return encoder

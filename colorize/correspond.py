@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..utils.checks import check_range, check_tensor, input_error
-from ..utils.color import lab_to_rgb
+from ..utils.color import l_to_gray_rgb
 
 __all__ = [
     "FeatureGrid",
@@ -98,11 +98,6 @@ def default_match_layers(config: Any) -> list[str]:
         return [next(iter(strides))]
     raise input_error("encoder", "an encoder whose config names its dense layers (strides or default_dense_layer)",
                       f"config {config!r}", "Use an encoder from semantic_restore.encoders.create_encoder.")
-
-
-def l_to_gray_rgb(l: torch.Tensor) -> torch.Tensor:
-    """L ``[B, 1, H, W]`` in ``[0, 100]`` to the gray sRGB image of that lightness ``[B, 3, H, W]``."""
-    return lab_to_rgb(torch.cat([l, torch.zeros_like(l).expand(-1, 2, -1, -1)], 1))
 
 
 def _resample_to_grid(f: torch.Tensor, stride_f: int, stride: int, h: int, w: int) -> torch.Tensor:

@@ -99,3 +99,13 @@ class LabToRgb(torch.nn.Module):
 
     def forward(self, lab: torch.Tensor) -> torch.Tensor:
         return lab_to_rgb(lab, clip=self.clip)
+
+
+def l_to_gray_rgb(l: torch.Tensor) -> torch.Tensor:
+    """L ``(*, 1, H, W)`` in ``[0, 100]`` to the gray sRGB image of that lightness ``(*, 3, H, W)``."""
+    return lab_to_rgb(torch.cat([l, torch.zeros_like(l).expand(*l.shape[:-3], 2, *l.shape[-2:])], -3))
+
+
+def gray_rgb(rgb: torch.Tensor) -> torch.Tensor:
+    """The colourless version of ``rgb`` ``(*, 3, H, W)``: same LAB lightness, a = b = 0."""
+    return l_to_gray_rgb(rgb_to_l(rgb))
