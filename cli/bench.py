@@ -23,5 +23,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    module = importlib.import_module(f"..bench.{args.name}", __name__)
+    module = importlib.import_module(f"..bench.{args.name}", __package__)
     return int(module.main(args.args) or 0)

@@ -1,0 +1,217 @@
+"""Exemplar colorization: colours of reference photos carried onto a gray target, in LAB.
+
+Pipeline per frame (shapes for a target ``H x W``, matching at long side ``resolution``):
+
+1. L of the target at full resolution (kept untouched for the output) and shrunk to the
+   matching size; every reference is described by **its own L** too, so the colour photo and
+   the black-and-white target are compared in the same (gray) domain.
+2. :func:`correspond.dense_features`: fused, unit-norm encoder features on a grid (stride 8 for
+   CNNs, the patch size for ViTs); references are encoded once for the whole batch.
+3. :func:`correspond.attend`: softmax attention of every target cell over the cells of all
+   references (temperature ``T``), warping their mean ab; chunked, so memory is
+   ``chunk x keys``, never ``(H*W)^2``. Several references compete per cell, so each region
+   takes its colours from the reference that matches it best.
+4. Confidence per cell = similarity confidence x cycle agreement (the best match's own best
+   match must come back near the start cell).
+5. At matching resolution, :func:`propagate.propagate_ab` solves an edge-aware least-squares
+   problem with the confidence as data weight: confident cells keep their colour, uncertain
+   ones are filled from confident neighbours on the same side of luminance edges.
+6. :func:`guided.fast_guided_upsample` brings ab to full resolution, guided by the full-res L
+   (edges come from the original photo); ab is scaled by ``strength``, clamped to the sRGB
+   gamut by chroma scaling, and recombined with the original L, row chunk by row chunk.
+
+Video: with ``temporal_weight > 0``, frame ``t`` also attends to frame ``t-1``'s features with
+the chroma it was given, its logits shifted by ``log(temporal_weight)``. Only chroma is
+propagated (frames are never blended in RGB, which would ghost moving objects).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from ..utils.checks import check_finite, check_range, check_tensor, input_error
+from ..utils.color import clamp_ab_to_gamut, lab_to_rgb, merge_l_ab, rgb_to_lab, rgb_to_l
+from .correspond import (DEFAULT_TEMPERATURE, FeatureGrid, attend, backward_best, cycle_agreement, dense_features,
+                         grid_to_pixels, pool_to_grid, similarity_confidence)
+from .guided import fast_guided_upsample, resize_area
+from .propagate import propagate_ab
+
+__all__ = ["ExemplarResult", "exemplar_colorize", "DEFAULT_RESOLUTION"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RESOLUTION = 512
+MIN_SIDE = 16
+FILL_SMOOTHNESS = 4.0  # edge-aware fill strength at matching resolution
+CONFIDENCE_FLOOR = 0.02  # every cell keeps a little data weight, so nothing is left without colour
+
+
+@dataclass
+class ExemplarResult:
+    """``rgb [B, 3, H, W]`` in ``[0, 1]``, ``confidence [B, 1, H, W]`` in ``[0, 1]``, ``ab [B, 2, H, W]``."""
+
+    rgb: torch.Tensor
+    confidence: torch.Tensor
+    ab: torch.Tensor
+
+
+@dataclass
+class _Keys:
+    feats: torch.Tensor  # [M, C]
+    ab: torch.Tensor  # [M, 2]
+    bias: torch.Tensor | None  # [M] logit offsets
+
+
+def _matching_size(h: int, w: int, resolution: int) -> tuple[int, int]:
+    s = min(1.0, resolution / max(h, w))
+    return max(MIN_SIDE, round(h * s)), max(MIN_SIDE, round(w * s))
+
+
+def _check_inputs(target: torch.Tensor, references: Sequence[torch.Tensor]) -> None:
+    check_tensor(target, "image", ndim=4)
+    if target.shape[1] not in (1, 3):
+        raise input_error("image", "[B, 3, H, W] RGB or [B, 1, H, W] gray in [0, 1]", f"{target.shape[1]} channels",
+                          "Drop the alpha channel (or pass RGB).")
+    if min(target.shape[-2:]) < MIN_SIDE:
+        raise input_error("image", f"an image at least {MIN_SIDE}x{MIN_SIDE} pixels", f"{tuple(target.shape[-2:])}",
+                          "Colorization needs some structure to match; upscale tiny images first.")
+    check_finite(target, "image")
+    if len(references) == 0:
+        raise input_error("reference", "at least one colour reference image", "an empty batch",
+                          "Connect a colour photo of a similar scene.")
+    for i, r in enumerate(references):
+        check_tensor(r, f"reference[{i}]", ndim=3)
+        if r.shape[0] != 3:
+            raise input_error(f"reference[{i}]", "a colour image with 3 channels (RGB)", f"{r.shape[0]} channels",
+                              "References must be colour photos; drop the alpha channel.")
+        if min(r.shape[-2:]) < MIN_SIDE:
+            raise input_error(f"reference[{i}]", f"at least {MIN_SIDE}x{MIN_SIDE} pixels", f"{tuple(r.shape[-2:])}")
+        check_finite(r, f"reference[{i}]")
+
+
+def _reference_keys(encoder, references: Sequence[torch.Tensor], resolution: int, layers, grid_stride) -> _Keys:
+    feats, abs_ = [], []
+    for r in references:
+        size = _matching_size(*r.shape[-2:], resolution)
+        lab = rgb_to_lab(resize_area(r[None].float(), size).clamp(0, 1))
+        grid = dense_features(encoder, lab[:, :1], layers=layers, grid_stride=grid_stride)
+        hw = grid.feats.shape[-2:]
+        ab = pool_to_grid(lab[:, 1:], grid.stride, tuple(hw))
+        feats.append(grid.feats[0].flatten(1).T)
+        abs_.append(ab[0].flatten(1).T)
+    return _Keys(torch.cat(feats), torch.cat(abs_), None)
+
+
+def _match(query: FeatureGrid, keys: _Keys, temperature: float, interrupt) -> tuple[torch.Tensor, torch.Tensor]:
+    """Warped ab ``[1, 2, h, w]`` and confidence ``[1, 1, h, w]`` on the query grid."""
+    h, w = query.feats.shape[-2:]
+    q = query.feats[0].flatten(1).T.contiguous()
+    warped, best, fwd = attend(q, keys.feats, keys.ab, temperature, key_bias=keys.bias, interrupt=interrupt)
+    bwd = backward_best(keys.feats, q)
+    conf = similarity_confidence(best) * cycle_agreement(fwd, bwd, (h, w))
+    return warped.T.reshape(1, 2, h, w), conf.reshape(1, 1, h, w)
+
+
+def _finish(l_full: torch.Tensor, ab_small: torch.Tensor, conf_small: torch.Tensor, l_small: torch.Tensor,
+            strength: float, interrupt) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Guided upsampling to full resolution, gamut clamp and recombination with the original L."""
+    H, W = l_full.shape[-2:]
+    rgb = torch.empty(1, 3, H, W, dtype=torch.float32)
+    ab_full = torch.empty(1, 2, H, W, dtype=torch.float32)
+    radius = max(1, round(min(ab_small.shape[-2:]) / 64))
+
+    def write(r0: int, r1: int, ab: torch.Tensor) -> None:
+        l = l_full[:, :, r0:r1]
+        ab = clamp_ab_to_gamut(l, ab * strength)
+        ab_full[:, :, r0:r1] = ab
+        rgb[:, :, r0:r1] = lab_to_rgb(merge_l_ab(l, ab))
+
+    fast_guided_upsample(l_full, ab_small, radius=radius, eps=4.0, guide_low=l_small, on_chunk=write,
+                         interrupt=interrupt)
+    conf = torch.nn.functional.interpolate(conf_small, size=(H, W), mode="bilinear", align_corners=False)
+    return rgb, conf.clamp(0, 1), ab_full
+
+
+@torch.no_grad()
+def exemplar_colorize(
+    target: torch.Tensor,
+    references: torch.Tensor | Sequence[torch.Tensor],
+    encoder,
+    *,
+    strength: float = 1.0,
+    temperature: float = DEFAULT_TEMPERATURE,
+    resolution: int = DEFAULT_RESOLUTION,
+    temporal_weight: float = 0.0,
+    layers: Sequence[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+    interrupt: Callable[[], None] | None = None,
+) -> ExemplarResult:
+    """Colorize gray ``target`` frames from colour ``references``.
+
+    Args:
+        target: ``[B, 3, H, W]`` RGB (colour or gray; only its L is used) or ``[B, 1, H, W]``
+            gray, in ``[0, 1]``. ``B > 1`` is a film: frames in order.
+        references: ``[K, 3, h, w]`` or a list of ``[3, h_k, w_k]`` colour photos (any sizes).
+        encoder: an encoder from :func:`encoders.create_encoder`.
+        strength: scales the transferred chroma (0 = gray, 1 = as matched, up to 2).
+        temperature: softmax temperature on cosine similarity (0.01 sharp ... 0.1 soft).
+        resolution: long side (px) at which matching and filling run; output is full size.
+        temporal_weight: 0 = frames independent; > 0 = frame ``t-1``'s colours are an extra
+            reference for frame ``t`` with this weight (0.3-1 for film).
+        layers: encoder layers to fuse (default: deepest at stride 8 and 16).
+        progress: called with 1 after each frame.
+        interrupt: called between steps; raise from it to cancel.
+
+    Returns:
+        :class:`ExemplarResult` with ``rgb`` of the target's size whose LAB L equals the
+        target's L, and the per-pixel ``confidence``.
+    """
+    refs = list(references) if not isinstance(references, torch.Tensor) or references.ndim == 4 else [references]
+    if isinstance(references, torch.Tensor) and references.ndim == 4 and references.shape[0] == 0:
+        refs = []
+    _check_inputs(target, refs)
+    check_range(strength, 0.0, 2.0, "strength", "0 = gray, 1 = colours as matched.")
+    check_range(temporal_weight, 0.0, 1.0, "temporal_weight")
+    check_range(resolution, 64, 4096, "resolution", "256-768 is typical; the output keeps the input size anyway.")
+    x = target.float()
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    B, _, H, W = x.shape
+    small = _matching_size(H, W, resolution)
+    probe = dense_features(encoder, torch.full((1, 1, *small), 50.0), layers=layers)
+    keys = _reference_keys(encoder, refs, resolution, layers, probe.stride)
+    logger.info("Exemplar colorize: %d frame(s) %dx%d, %d reference(s), %d key cells, matching at %dx%d",
+                B, W, H, len(refs), keys.feats.shape[0], small[1], small[0])
+    outs, confs, abs_ = [], [], []
+    prev: _Keys | None = None
+    for b in range(B):
+        if interrupt is not None:
+            interrupt()
+        l_full = rgb_to_l(x[b:b + 1].clamp(0, 1))
+        l_small = resize_area(l_full, small)
+        query = dense_features(encoder, l_small, layers=layers, grid_stride=probe.stride)
+        k = keys
+        if prev is not None:
+            n_ref = keys.feats.shape[0]
+            bias = torch.cat([torch.zeros(n_ref), torch.full((prev.feats.shape[0],), math.log(temporal_weight))])
+            k = _Keys(torch.cat([keys.feats, prev.feats]), torch.cat([keys.ab, prev.ab]), bias)
+        ab_grid, conf_grid = _match(query, k, temperature, interrupt)
+        ab_px = grid_to_pixels(ab_grid, query.stride, small)
+        conf_px = grid_to_pixels(conf_grid, query.stride, small).clamp(0, 1)
+        ab_small = propagate_ab(l_small, ab_px, conf_px + CONFIDENCE_FLOOR, smoothness=FILL_SMOOTHNESS,
+                                interrupt=interrupt)
+        rgb, conf, ab = _finish(l_full, ab_small, conf_px, l_small, strength, interrupt)
+        outs.append(rgb)
+        confs.append(conf)
+        abs_.append(ab)
+        if temporal_weight > 0:
+            cell_ab = pool_to_grid(ab_small, query.stride, tuple(query.feats.shape[-2:]))
+            prev = _Keys(query.feats[0].flatten(1).T, cell_ab[0].flatten(1).T, None)
+        if progress is not None:
+            progress(1)
+    return ExemplarResult(torch.cat(outs), torch.cat(confs), torch.cat(abs_))

@@ -1,0 +1,2 @@
+def hint_colorize(*a, **k):
+    raise NotImplementedError
