@@ -48,20 +48,32 @@ class _Level:
     chol: torch.Tensor | None = None  # [B,n,n] Cholesky factor on the coarsest grid
 
 
-def luminance_affinity(l: torch.Tensor, sigma: float = DEFAULT_SIGMA) -> tuple[torch.Tensor, torch.Tensor]:
+def luminance_affinity(l: torch.Tensor, sigma: float = DEFAULT_SIGMA,
+                       adaptive: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Affinities of horizontal and vertical neighbours from luminance.
 
     Args:
         l: ``[B, 1, H, W]`` L in ``[0, 100]``.
         sigma: luminance difference (L units) at which a link falls to ``exp(-1/2)``.
+        adaptive: if > 0, a link's ``sigma^2`` is ``max(sigma^2, adaptive * local variance)``
+            (3x3 variance of L around both ends, averaged): in textured regions small steps
+            are texture, not edges (the idea of Levin et al.'s local-variance weights).
 
     Returns:
         ``(ah [B,1,H,W-1], av [B,1,H-1,W])`` in ``(0, 1]``.
     """
     dh = l[..., :, 1:] - l[..., :, :-1]
     dv = l[..., 1:, :] - l[..., :-1, :]
-    k = -0.5 / (sigma * sigma)
-    return (torch.exp(k * dh * dh).clamp_min(_AFFINITY_FLOOR), torch.exp(k * dv * dv).clamp_min(_AFFINITY_FLOOR))
+    s2 = torch.tensor(sigma * sigma, dtype=l.dtype, device=l.device)
+    if adaptive > 0:
+        mean = F.avg_pool2d(F.pad(l, (1, 1, 1, 1), mode="replicate"), 3, 1)
+        var = (F.avg_pool2d(F.pad(l * l, (1, 1, 1, 1), mode="replicate"), 3, 1) - mean * mean).clamp_min(0)
+        v = (adaptive * var).clamp_min(sigma * sigma)
+        sh, sv = 0.5 * (v[..., :, 1:] + v[..., :, :-1]), 0.5 * (v[..., 1:, :] + v[..., :-1, :])
+    else:
+        sh = sv = s2
+    return (torch.exp(-0.5 * dh * dh / sh).clamp_min(_AFFINITY_FLOOR),
+            torch.exp(-0.5 * dv * dv / sv).clamp_min(_AFFINITY_FLOOR))
 
 
 # --- stencil arithmetic -----------------------------------------------------------------------
