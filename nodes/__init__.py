@@ -22,8 +22,6 @@ def load_nodes() -> tuple[dict[str, type], dict[str, str]]:
         try:
             module = importlib.import_module(f".{area}", __name__)
         except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith(f"{__name__}.{area}"):
-                continue  # area not built yet
             logger.error("Semantic Restore: %s nodes disabled, missing dependency %r (%s)", area, exc.name, exc)
             continue
         except Exception:

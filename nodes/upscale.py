@@ -9,6 +9,7 @@ from ..upscale.encoder_choice import default_guard_encoder, encoder_name
 from ..upscale.pipeline import GUIDANCE_MODES, UpscaleSettings, dino_upscale
 from ..upscale.preupscale import MAX_UPSCALE, RESAMPLE_METHODS
 from ..utils.layout import b1hw_to_mask, bchw_to_image, image_to_bchw
+from .common import resolve_encoder
 
 CATEGORY = "semantic_restore/upscale"
 
@@ -108,6 +109,8 @@ class SemRestoreDinoUpscale:
         if encoder is None and dino_strength > 0:
             encoder, name = default_guard_encoder(bridge.torch_device(),
                                                   bridge.model_search_dirs("semantic_restore", "clip_vision"))
+        if encoder is not None:
+            encoder = resolve_encoder(encoder)  # loaded through ComfyUI's model management
         result = dino_upscale(image_to_bchw(image), model=model, vae=vae, positive=positive, negative=negative,
                               bridge=bridge, settings=settings, encoder=encoder, encoder_name=name,
                               upscale_model=None if upscale_model is None else partial(bridge.run_upscale_model, upscale_model),
