@@ -50,7 +50,14 @@ class Encoder(nn.Module):
     # -- shared ---------------------------------------------------------------------------------
     @property
     def device(self) -> torch.device:
-        return self._mean.device
+        """Where the weights are (ComfyUI's ModelPatcher may move them module by module)."""
+        return next(self.parameters()).device
+
+    @device.setter
+    def device(self, value) -> None:
+        # ComfyUI's ModelPatcher records the device it loaded a model to as ``model.device``
+        # (comfy/model_patcher.py, ModelPatcher.__init__/load); the weights themselves say it.
+        self.__dict__["_recorded_device"] = value
 
     @property
     def dtype(self) -> torch.dtype:
@@ -68,7 +75,7 @@ class Encoder(nn.Module):
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         x = x.to(device=self.device, dtype=torch.float32)
-        x = (x - self._mean) / self._std
+        x = (x - self._mean.to(x.device)) / self._std.to(x.device)
         p = self.config.patch_size or self.config.extra.get("pad_to")
         if p:
             h, w = x.shape[-2:]
@@ -135,11 +142,18 @@ class Encoder(nn.Module):
         for v in layers:
             src = sources[v]
             f = native[src]
-            s = VGG_STRIDES[v]
-            f = resample_to_stride(f, (math.ceil(h / s), math.ceil(w / s)), self.config.strides[src], s)
-            c_in, c_out = f.shape[1], VGG_CHANNELS[v]
-            if self.config.family != "vgg" or c_in != c_out:
-                f = project_channels(f, self._projection(v, c_in, c_out))
+            s, s_src = VGG_STRIDES[v], self.config.strides[src]
+            size = (math.ceil(h / s), math.ceil(w / s))
+            c_out = VGG_CHANNELS[v]
+            project = self.config.family != "vgg" or f.shape[1] != c_out
+            # Channel maps and resampling are both linear, so they commute: project on the
+            # smaller of the two grids (pool first when coarsening, project first when refining).
+            if project and s <= s_src:
+                f = project_channels(f, self._projection(v, f.shape[1], c_out))
+                project = False
+            f = resample_to_stride(f, size, s_src, s)
+            if project:
+                f = project_channels(f, self._projection(v, f.shape[1], c_out))
             out[v] = f
         return out
 

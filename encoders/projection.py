@@ -39,7 +39,7 @@ def layer_seed(encoder_name: str, layer: str) -> int:
 
 def project_channels(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     """Apply ``matrix [c_out, c_in]`` to the channels of ``x [B, c_in, h, w]``."""
-    return torch.einsum("oc,bchw->bohw", matrix.to(device=x.device, dtype=x.dtype), x)
+    return F.conv2d(x, matrix.to(device=x.device, dtype=x.dtype)[:, :, None, None])
 
 
 def resample_to_stride(x: torch.Tensor, size: tuple[int, int], stride_in: int, stride_out: int) -> torch.Tensor:

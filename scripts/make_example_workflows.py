@@ -38,6 +38,7 @@ CORE = {
     "CreateVideo": ([("images", "IMAGE", False), ("audio", "AUDIO", True)], [("VIDEO", "VIDEO")]),
     "SaveVideo": ([("video", "VIDEO", False)], []),
     "MarkdownNote": ([], []),
+    "PreviewAny": ([("source", "*", False)], []),
 }
 
 
@@ -125,14 +126,103 @@ def note(i: int, pos: tuple[int, int], text: str) -> N:
 
 
 def workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, str]]]]:
-    from workflow_specs import WORKFLOWS  # the graphs, kept apart from the writer
-
-    return WORKFLOWS
+    """The example graphs: nodes and (src id, output name, dst id, input name) links."""
+    wf = {}
+    wf["exemplar_colorize"] = ([
+        N(1, "LoadImage", (0, 0), ["demo_target_gray.png", "image"], "Black-and-white photo", (300, 330)),
+        N(2, "LoadImage", (0, 380), ["demo_reference.jpg", "image"], "Colour reference", (300, 330)),
+        N(3, "SemRestoreExemplarColorize", (360, 0), {}, size=(340, 230)),
+        N(4, "SaveImage", (760, 0), ["semantic_restore/colorized"], size=(400, 400)),
+        N(5, "MaskToImage", (760, 450), [], size=(200, 30)),
+        N(6, "PreviewImage", (1000, 450), [], "Match confidence", (300, 300)),
+        note(7, (360, 300), "Colorizes a black-and-white photo from a colour photo of a similar scene. Copy "
+             "`assets/demo_target_gray.png` and `assets/demo_reference.jpg` from the pack into ComfyUI's `input/` "
+             "folder, or load your own. The output keeps the photo's size and luminance; the confidence shows where "
+             "colours came from a clear match."),
+    ], [(1, "IMAGE", 3, "image"), (2, "IMAGE", 3, "reference"), (3, "image", 4, "images"),
+        (3, "confidence", 5, "mask"), (5, "IMAGE", 6, "images")])
+    wf["film_temporal"] = ([
+        N(1, "LoadVideo", (0, 0), ["film_gray.mp4", "image"], "Black-and-white film", (300, 330)),
+        N(2, "GetVideoComponents", (0, 380), [], size=(220, 70)),
+        N(3, "LoadImage", (0, 500), ["film_reference.png", "image"], "Colour reference", (300, 330)),
+        N(4, "SemRestoreExemplarColorize", (360, 0), {"temporal_weight": 0.7}, size=(340, 230)),
+        N(5, "CreateVideo", (760, 0), [8], size=(270, 80)),
+        N(6, "SaveVideo", (1060, 0), ["video/semantic_restore", "auto", "auto"], size=(400, 400)),
+        N(7, "SemRestoreColorMetrics", (760, 300), [], size=(300, 150)),
+        N(8, "PreviewAny", (760, 500), [], "Flicker report", (300, 200)),
+        note(9, (360, 300), "Colorizes every frame of a film from one colour reference. `temporal_weight` makes each "
+             "frame reuse the previous frame's colours (chroma only, no ghosting); Color Metrics reports the flicker. "
+             "Set the frame rate of Create Video to your film's (8 here)."),
+    ], [(1, "VIDEO", 2, "video"), (2, "images", 4, "image"), (3, "IMAGE", 4, "reference"), (4, "image", 5, "images"),
+        (5, "VIDEO", 6, "video"), (4, "image", 7, "image"), (7, "report", 8, "source")])
+    wf["hint_colorize"] = ([
+        N(1, "LoadImage", (0, 0), ["chelsea_gray.png", "image"], "Black-and-white photo", (300, 330)),
+        N(2, "LoadImage", (0, 380), ["chelsea_hints.png", "image"], "Hints: paint colours, then mask them",
+          (300, 330)),
+        N(3, "SemRestoreHintColorize", (360, 0), {}, size=(340, 260)),
+        N(4, "SaveImage", (760, 0), ["semantic_restore/hints"], size=(400, 400)),
+        note(5, (360, 330), "Open the second Load Image in the mask editor: paint colour strokes on the photo, then "
+             "mask (white) the strokes you painted. Only the masked pixels' colours are used; everything else keeps "
+             "the photo's own luminance. You can also type points as JSON in `points`."),
+    ], [(1, "IMAGE", 3, "image"), (2, "IMAGE", 3, "hint_image"), (2, "MASK", 3, "hint_mask"),
+        (3, "image", 4, "images")])
+    wf["hint_evaluation"] = ([
+        N(1, "LoadImage", (0, 0), ["demo_reference.jpg", "image"], "Colour photo (ground truth)", (300, 330)),
+        N(2, "SemRestoreSampleHints", (360, 0), {"count": 50}, size=(300, 110)),
+        N(3, "SemRestoreHintColorize", (700, 0), {}, size=(340, 260)),
+        N(4, "SemRestoreColorMetrics", (1080, 0), [], size=(300, 150)),
+        N(5, "PreviewAny", (1080, 200), [], "Scores", (300, 200)),
+        N(6, "PreviewImage", (1080, 450), [], size=(300, 300)),
+    ], [(1, "IMAGE", 2, "image"), (1, "IMAGE", 3, "image"), (2, "hint_image", 3, "hint_image"),
+        (2, "hint_mask", 3, "hint_mask"), (3, "image", 4, "image"), (1, "IMAGE", 4, "ground_truth"),
+        (4, "report", 5, "source"), (3, "image", 6, "images")])
+    wf["auto_reference"] = ([
+        N(1, "LoadImage", (0, 0), ["demo_target_gray.png", "image"], "Black-and-white photo", (300, 330)),
+        N(2, "LoadImage", (0, 380), ["candidate_astronaut.png", "image"], "Candidate 1", (250, 300)),
+        N(3, "LoadImage", (0, 720), ["candidate_chelsea.png", "image"], "Candidate 2", (250, 300)),
+        N(4, "LoadImage", (0, 1060), ["candidate_rocket.png", "image"], "Candidate 3", (250, 300)),
+        N(5, "ImageBatch", (300, 500), [], size=(200, 50)),
+        N(6, "ImageBatch", (300, 800), [], size=(200, 50)),
+        N(7, "SemRestoreLoadEncoder", (300, 250), {}, size=(300, 110)),
+        N(8, "SemRestoreSelectReference", (560, 400), {"top_k": 1}, size=(300, 110)),
+        N(9, "SemRestoreExemplarColorize", (900, 0), {}, size=(340, 230)),
+        N(10, "SaveImage", (1280, 0), ["semantic_restore/auto_reference"], size=(400, 400)),
+        N(11, "PreviewAny", (900, 400), [], "Ranking", (300, 200)),
+    ], [(2, "IMAGE", 5, "image1"), (3, "IMAGE", 5, "image2"), (5, "IMAGE", 6, "image1"), (4, "IMAGE", 6, "image2"),
+        (1, "IMAGE", 8, "image"), (6, "IMAGE", 8, "candidates"), (7, "encoder", 8, "encoder"),
+        (1, "IMAGE", 9, "image"), (8, "references", 9, "reference"), (7, "encoder", 9, "encoder"),
+        (9, "image", 10, "images"), (8, "report", 11, "source")])
+    upscale = {"upscale_by": 2.0, "denoise": 0.35, "tile_size": 512, "sampler_name": "dpmpp_2m", "scheduler": "karras"}
+    wf["dino_upscale"] = ([
+        N(1, "CheckpointLoaderSimple", (0, 0), ["v1-5-pruned-emaonly-fp16.safetensors"], size=(315, 100)),
+        N(2, "CLIPTextEncode", (0, 150), ["an old photograph, sharp, detailed"], "Positive", (315, 120)),
+        N(3, "CLIPTextEncode", (0, 320), ["blurry, watermark, text"], "Negative", (315, 120)),
+        N(4, "LoadImage", (0, 490), ["demo_reference.jpg", "image"], "Photo to upscale", (300, 330)),
+        N(5, "SemRestoreDinoUpscale", (380, 0), dict(upscale), size=(340, 560)),
+        N(6, "SaveImage", (760, 0), ["semantic_restore/upscaled"], size=(400, 400)),
+        N(7, "MaskToImage", (760, 450), [], size=(200, 30)),
+        N(8, "PreviewImage", (1000, 450), [], "Where the drift guard acted", (300, 300)),
+        N(9, "PreviewAny", (760, 600), [], "Guard report", (300, 200)),
+    ], [(1, "CLIP", 2, "clip"), (1, "CLIP", 3, "clip"), (4, "IMAGE", 5, "image"), (1, "MODEL", 5, "model"),
+        (1, "VAE", 5, "vae"), (2, "CONDITIONING", 5, "positive"), (3, "CONDITIONING", 5, "negative"),
+        (5, "image", 6, "images"), (5, "drift_mask", 7, "mask"), (7, "IMAGE", 8, "images"), (5, "report", 9, "source")])
+    wf["full_restore"] = ([
+        N(1, "LoadImage", (0, 0), ["demo_target_gray.png", "image"], "Black-and-white photo", (300, 330)),
+        N(2, "LoadImage", (0, 380), ["demo_reference.jpg", "image"], "Colour reference", (300, 330)),
+        N(3, "SemRestoreExemplarColorize", (360, 0), {}, size=(340, 230)),
+        N(4, "CheckpointLoaderSimple", (360, 300), ["v1-5-pruned-emaonly-fp16.safetensors"], size=(315, 100)),
+        N(5, "CLIPTextEncode", (360, 450), ["a restored colour photograph, sharp, detailed"], "Positive", (315, 120)),
+        N(6, "CLIPTextEncode", (360, 620), ["blurry, watermark, oversaturated"], "Negative", (315, 120)),
+        N(7, "SemRestoreDinoUpscale", (740, 0), dict(upscale), size=(340, 560)),
+        N(8, "SaveImage", (1120, 0), ["semantic_restore/restored"], size=(400, 400)),
+    ], [(1, "IMAGE", 3, "image"), (2, "IMAGE", 3, "reference"), (4, "CLIP", 5, "clip"), (4, "CLIP", 6, "clip"),
+        (3, "image", 7, "image"), (4, "MODEL", 7, "model"), (4, "VAE", 7, "vae"), (5, "CONDITIONING", 7, "positive"),
+        (6, "CONDITIONING", 7, "negative"), (7, "image", 8, "images")])
+    return wf
 
 
 def main() -> int:
     classes, _ = load_nodes()
-    sys.path.insert(0, str(Path(__file__).parent))
     out = ROOT / "example_workflows"
     out.mkdir(exist_ok=True)
     for name, (nodes, links) in workflows().items():

@@ -45,6 +45,7 @@ CORE_NODE_WIDGETS: dict[str, list[str]] = {
     "SaveVideo": ["STRING", "STRING", "STRING"],
     "Note": ["STRING"],
     "MarkdownNote": ["STRING"],
+    "PreviewAny": [],
 }
 
 

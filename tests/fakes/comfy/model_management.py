@@ -47,6 +47,11 @@ def soft_empty_cache(force=False):
 
 def load_models_gpu(models, memory_required=0, force_patch_weights=False, minimum_memory_required=None, force_full_load=False):
     LOADED.extend(models)
+    for m in models:  # as ModelPatcher.load does: move the weights, record model.device
+        inner = getattr(m, "model", None)
+        if isinstance(inner, torch.nn.Module):
+            inner.to(m.load_device)
+            inner.device = m.load_device
 
 
 # Added for the upscaler (issue 6): names and signatures from comfy/model_management.py, v0.3.64.

@@ -23,6 +23,10 @@ def set_model_options_post_cfg_function(model_options, post_cfg_function, disabl
 class ModelPatcher:
     def __init__(self, model, load_device, offload_device, size=0, weight_inplace_update=False):
         self.model = model
+        if not hasattr(model, "device"):  # as the real __init__ does
+            model.device = offload_device
+        elif model.device is None:
+            model.device = offload_device
         self.load_device = load_device
         self.offload_device = offload_device
         self.size = size
