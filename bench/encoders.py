@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.manual_seed(0)
     x = torch.rand(1, 3, args.size, args.size)
-    print(f"| encoder | dense (default layer) s | features r12-r52 s | bare backbone s | features overhead vs backbone |")
+    print("| encoder | dense (default layer) s | features r12-r52 s | bare backbone s | features overhead vs backbone |")
     print("|---|---|---|---|---|")
     for name in list_encoders():
         if args.skip_large and "vitl" in name:

@@ -1,14 +1,18 @@
 """Hint colorization on the iColoriT protocol, against the Levin et al. (2004) baseline.
 
-    python -m semantic_restore bench hints [--quick] [--skip-speed]
+    python -m semantic_restore bench hints [--quick] [--seeds 0,1] [--skip-speed] [--per-photo]
 
 Protocol (iColoriT, Yun et al. 2023): each photo is centre-cropped to a square and resized to
-256x256; N hints are drawn as 2x2 cells with the cell's mean ab (fixed seed 0,
-``colorize.hints.sample_hints``); PSNR (RGB, the photo's own L) is averaged over the photos.
-Photos: astronaut, chelsea, coffee, rocket, motorcycle (left view), from ``skimage.data``.
-Methods: gray (ab = 0); Levin (``bench/levin.py``, SciPy sparse direct solve); ours without an
-encoder (luminance edges + gray prior); ours with the semantic prior of ``efficientnet_lite0``.
-Speed: seconds per megapixel on a 1024x1024 image with 50 hints, Levin vs ours.
+256x256; N hints are drawn as 2x2 cells carrying the cell's mean ab (fixed seed,
+``colorize.hints.sample_hints``); PSNR (RGB; every method keeps the photo's own L) is averaged
+over the photos. Photos: astronaut, chelsea, coffee, rocket, motorcycle (left view), all from
+``skimage.data``. Methods: gray (ab = 0); Levin (``bench/levin.py``, SciPy sparse direct
+solve); ours without an encoder (``hint_colorize``: luminance edges + luminance/position hint
+prior); ours with the semantic hint prior of ``efficientnet_lite0`` (the node's default).
+
+Speed: seconds per megapixel on the CPU for a 1024x1024 photo (``coffee``) with 50 hints,
+Levin vs ours (``--quick``: 512x512). Wall-clock times depend on the machine and its load;
+the table prints the torch thread count.
 """
 
 from __future__ import annotations
@@ -27,10 +31,13 @@ from ..utils.metrics import psnr_rgb
 from .levin import levin_colorize
 
 COUNTS = (1, 2, 5, 10, 20, 50, 100, 200)
+QUICK_COUNTS = (2, 10, 50)
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle")
+METHODS = ("gray", "Levin (baseline)", "ours (edges)", "ours (+ semantic)")
 
 
 def photo(name: str, size: int = 256) -> torch.Tensor:
+    """A ``skimage.data`` photo, centre-cropped to a square and resized to ``[1, 3, size, size]`` sRGB."""
     from skimage import data
 
     a = data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(data, name)()
@@ -46,57 +53,74 @@ def _gray(x: torch.Tensor) -> torch.Tensor:
     return lab_to_rgb(torch.cat([lab[:, :1], torch.zeros_like(lab[:, 1:])], 1))
 
 
-def quality(counts, encoder) -> list[str]:
-    rows = ["| N hints | gray | Levin (baseline) | ours (edges) | ours (+ semantic) | ours − Levin |",
-            "|---|---|---|---|---|---|"]
-    photos = [photo(n) for n in PHOTOS]
+def quality(counts, seeds, encoder, per_photo: bool = False, photos: tuple[str, ...] = PHOTOS,
+            size: int = 256) -> dict[int, torch.Tensor]:
+    """Mean PSNR ``[len(METHODS)]`` per hint count (over photos and seeds); prints a markdown table."""
+    photos = {n: photo(n, size) for n in photos}
+    print("| N hints | " + " | ".join(METHODS) + " | edges − Levin | semantic − Levin |")
+    print("|---|" + "---|" * (len(METHODS) + 2))
+    means = {}
     for n in counts:
-        acc = torch.zeros(4)
-        for x in photos:
-            hints = hints_from_image_mask(*sample_hints(x, n, seed=0))
-            outs = [_gray(x), levin_colorize(x, hints), hint_colorize(x, hints),
-                    hint_colorize(x, hints, encoder=encoder)]
-            acc += torch.tensor([psnr_rgb(o, x) for o in outs])
-        p = acc / len(photos)
-        best = max(p[2], p[3])
-        rows.append(f"| {n} | {p[0]:.2f} | {p[1]:.2f} | {p[2]:.2f} | {p[3]:.2f} | {best - p[1]:+.2f} dB |")
-        print(rows[-1], flush=True)
-    return rows
+        acc = torch.zeros(len(METHODS), dtype=torch.float64)
+        for seed in seeds:
+            for name, x in photos.items():
+                hints = hints_from_image_mask(*sample_hints(x, n, seed=seed))
+                outs = [_gray(x), levin_colorize(x, hints), hint_colorize(x, hints),
+                        hint_colorize(x, hints, encoder=encoder)]
+                p = torch.tensor([psnr_rgb(o, x) for o in outs], dtype=torch.float64)
+                if per_photo:
+                    print(f"|   {name} (seed {seed}) | " + " | ".join(f"{v:.2f}" for v in p) + " | | |")
+                acc += p
+        p = acc / (len(photos) * len(seeds))
+        means[n] = p
+        print(f"| {n} | " + " | ".join(f"{v:.2f}" for v in p) + f" | {p[2] - p[1]:+.2f} dB | {p[3] - p[1]:+.2f} dB |",
+              flush=True)
+    return means
 
 
-def speed(encoder) -> list[str]:
-    x = photo("coffee", 1024)
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def speed(encoder, size: int) -> None:
+    """Seconds per megapixel, Levin vs ours, on a ``size x size`` photo with 50 hints."""
+    x = photo("coffee", size)
     hints = hints_from_image_mask(*sample_hints(x, 50, seed=0))
-    t0 = time.perf_counter()
-    levin_colorize(x, hints)
-    t_levin = time.perf_counter() - t0
-    hint_colorize(x[..., :64, :64], hints_from_image_mask(*sample_hints(x[..., :64, :64], 5, seed=0)))  # warm-up
-    t0 = time.perf_counter()
-    hint_colorize(x, hints)
-    t_ours = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    hint_colorize(x, hints, encoder=encoder)
-    t_sem = time.perf_counter() - t0
-    mp = x.shape[-1] * x.shape[-2] / 1e6
-    rows = ["| method | s / MP (CPU) | speed-up vs Levin |", "|---|---|---|",
-            f"| Levin (SciPy SuperLU) | {t_levin / mp:.2f} | 1x |",
-            f"| ours (edges) | {t_ours / mp:.2f} | {t_levin / t_ours:.0f}x |",
-            f"| ours (+ semantic) | {t_sem / mp:.2f} | {t_levin / t_sem:.0f}x |"]
-    for r in rows[2:]:
-        print(r, flush=True)
-    return rows
+    warm = photo("coffee", 128)
+    hint_colorize(warm, hints_from_image_mask(*sample_hints(warm, 5, seed=0)), encoder=encoder)  # warm-up
+    mp = size * size / 1e6
+    print(f"| method ({size}x{size}, 50 hints, {torch.get_num_threads()} torch threads) | seconds | s / MP | "
+          "speed-up vs Levin |")
+    print("|---|---|---|---|")
+    t_levin = _timed(lambda: levin_colorize(x, hints))
+    print(f"| Levin (SciPy SuperLU) | {t_levin:.2f} | {t_levin / mp:.2f} | 1x |", flush=True)
+    for label, kw in (("ours (edges)", {}), ("ours (+ semantic)", {"encoder": encoder})):
+        t = min(_timed(lambda: hint_colorize(x, hints, **kw)) for _ in range(2))
+        print(f"| {label} | {t:.2f} | {t / mp:.2f} | {t_levin / t:.0f}x |", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench hints", description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="N in {10, 50} only")
-    p.add_argument("--skip-speed", action="store_true")
+    p.add_argument("--quick", action="store_true", help=f"N in {QUICK_COUNTS} only; speed at 512x512")
+    p.add_argument("--seeds", default="0", help="comma-separated hint seeds to average over (default: 0)")
+    p.add_argument("--counts", default=None, help="comma-separated hint counts (default: all, or the quick set)")
+    p.add_argument("--per-photo", action="store_true", help="also print every photo's PSNR")
+    p.add_argument("--skip-speed", action="store_true", help="quality table only")
+    p.add_argument("--skip-quality", action="store_true", help="speed table only")
     args = p.parse_args(argv)
     torch.set_grad_enabled(False)
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        counts = [int(c) for c in args.counts.split(",")] if args.counts else (QUICK_COUNTS if args.quick else COUNTS)
+    except ValueError:
+        p.error("--seeds and --counts take comma-separated whole numbers, e.g. --seeds 0,1")
     encoder = create_encoder("efficientnet_lite0")
-    print("## iColoriT protocol, 256x256, mean PSNR (dB) over " + ", ".join(PHOTOS))
-    quality((10, 50) if args.quick else COUNTS, encoder)
+    if not args.skip_quality:
+        print(f"## iColoriT protocol, 256x256, mean PSNR (dB) over {', '.join(PHOTOS)}; seeds {seeds}\n")
+        quality(counts, seeds, encoder, args.per_photo)
     if not args.skip_speed:
-        print("## Speed, 1024x1024, 50 hints")
-        speed(encoder)
+        print("\n## Speed (CPU)\n")
+        speed(encoder, 512 if args.quick else 1024)
     return 0

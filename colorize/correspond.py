@@ -30,6 +30,7 @@ from ..utils.color import l_to_gray_rgb
 __all__ = [
     "FeatureGrid",
     "default_match_layers",
+    "match_stride",
     "l_to_gray_rgb",
     "dense_features",
     "attend",
@@ -69,7 +70,7 @@ def _layer_strides(config: Any) -> dict[str, int]:
         return {str(k): int(v) for k, v in strides.items()}
     patch = getattr(config, "patch_size", None)
     default = getattr(config, "default_dense_layer", None)
-    channels = getattr(config, "native_channels", None) or {}
+    channels = getattr(config, "channels", None) or {}
     if patch:
         names = list(channels) if isinstance(channels, dict) and channels else [default]
         return {str(n): int(patch) for n in names if n is not None}
@@ -98,6 +99,15 @@ def default_match_layers(config: Any) -> list[str]:
         return [next(iter(strides))]
     raise input_error("encoder", "an encoder whose config names its dense layers (strides or default_dense_layer)",
                       f"config {config!r}", "Use an encoder from semantic_restore.encoders.create_encoder.")
+
+
+def match_stride(encoder: Any, layers: Sequence[str] | None = None) -> int | None:
+    """Pixels per cell of the grid :func:`dense_features` returns for ``layers``, read from the
+    encoder's config (the finest chosen layer's stride); None when the config does not say."""
+    strides = _layer_strides(encoder.config)
+    names = list(layers) if layers is not None else default_match_layers(encoder.config)
+    known = [strides[n] for n in names if n in strides]
+    return min(known) if names and len(known) == len(names) else None
 
 
 def _resample_to_grid(f: torch.Tensor, stride_f: int, stride: int, h: int, w: int) -> torch.Tensor:

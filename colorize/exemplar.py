@@ -37,7 +37,7 @@ import torch
 from ..utils.checks import check_finite, check_range, check_tensor, input_error
 from ..utils.color import clamp_ab_to_gamut, lab_to_rgb, merge_l_ab, rgb_to_lab, rgb_to_l
 from .correspond import (DEFAULT_TEMPERATURE, FeatureGrid, attend, backward_best, cycle_agreement, dense_features,
-                         grid_to_pixels, pool_to_grid, similarity_confidence)
+                         grid_to_pixels, match_stride, pool_to_grid, similarity_confidence)
 from .guided import fast_guided_upsample, resize_area
 from .propagate import propagate_ab
 
@@ -70,6 +70,19 @@ class _Keys:
 def _matching_size(h: int, w: int, resolution: int) -> tuple[int, int]:
     s = min(1.0, resolution / max(h, w))
     return max(MIN_SIDE, round(h * s)), max(MIN_SIDE, round(w * s))
+
+
+def _reference_list(references: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Flatten ``[K, 3, h, w]``, ``[3, h, w]`` or a list of either (e.g. one ``[1, 3, h, w]``
+    per file, as the CLI reads them) into a list of ``[3, h, w]`` images."""
+    items = [references] if isinstance(references, torch.Tensor) else list(references)
+    out: list[torch.Tensor] = []
+    for r in items:
+        if isinstance(r, torch.Tensor) and r.ndim == 4:
+            out.extend(r.unbind(0))
+        else:
+            out.append(r)
+    return out
 
 
 def _check_inputs(target: torch.Tensor, references: Sequence[torch.Tensor]) -> None:
@@ -156,7 +169,8 @@ def exemplar_colorize(
     Args:
         target: ``[B, 3, H, W]`` RGB (colour or gray; only its L is used) or ``[B, 1, H, W]``
             gray, in ``[0, 1]``. ``B > 1`` is a film: frames in order.
-        references: ``[K, 3, h, w]`` or a list of ``[3, h_k, w_k]`` colour photos (any sizes).
+        references: ``[K, 3, h, w]`` or a list of ``[3, h_k, w_k]`` (or ``[1, 3, h_k, w_k]``)
+            colour photos in ``[0, 1]`` (any sizes).
         encoder: an encoder from :func:`encoders.create_encoder`.
         strength: scales the transferred chroma (0 = gray, 1 = as matched, up to 2).
         temperature: softmax temperature on cosine similarity (0.01 sharp ... 0.1 soft).
@@ -171,9 +185,7 @@ def exemplar_colorize(
         :class:`ExemplarResult` with ``rgb`` of the target's size whose LAB L equals the
         target's L, and the per-pixel ``confidence``.
     """
-    refs = list(references) if not isinstance(references, torch.Tensor) or references.ndim == 4 else [references]
-    if isinstance(references, torch.Tensor) and references.ndim == 4 and references.shape[0] == 0:
-        refs = []
+    refs = _reference_list(references)
     _check_inputs(target, refs)
     check_range(strength, 0.0, 2.0, "strength", "0 = gray, 1 = colours as matched.")
     check_range(temporal_weight, 0.0, 1.0, "temporal_weight")
@@ -183,8 +195,10 @@ def exemplar_colorize(
         x = x.expand(-1, 3, -1, -1)
     B, _, H, W = x.shape
     small = _matching_size(H, W, resolution)
-    probe = dense_features(encoder, torch.full((1, 1, *small), 50.0), layers=layers)
-    keys = _reference_keys(encoder, refs, resolution, layers, probe.stride)
+    # One grid stride for target and references; an encoder whose config lacks strides is probed once.
+    stride = match_stride(encoder, layers) or dense_features(encoder, torch.full((1, 1, *small), 50.0),
+                                                             layers=layers).stride
+    keys = _reference_keys(encoder, refs, resolution, layers, stride)
     logger.info("Exemplar colorize: %d frame(s) %dx%d, %d reference(s), %d key cells, matching at %dx%d",
                 B, W, H, len(refs), keys.feats.shape[0], small[1], small[0])
     outs, confs, abs_ = [], [], []
@@ -194,7 +208,7 @@ def exemplar_colorize(
             interrupt()
         l_full = rgb_to_l(x[b:b + 1].clamp(0, 1))
         l_small = resize_area(l_full, small)
-        query = dense_features(encoder, l_small, layers=layers, grid_stride=probe.stride)
+        query = dense_features(encoder, l_small, layers=layers, grid_stride=stride)
         k = keys
         if prev is not None:
             n_ref = keys.feats.shape[0]

@@ -19,9 +19,10 @@ POINTS_EXAMPLE = '[{"x": 120, "y": 80, "color": "#3a6ea5", "size": 4}]'
 
 class SemRestoreHintColorize:
     DESCRIPTION = ("Colorizes a black-and-white photo from a few colour hints: strokes painted on a hint image with "
-                   "the mask marking where, and/or points given as JSON. Colours spread along luminance edges (and, "
-                   "with semantics on, to other parts of the same object). Connect an Exemplar Colorize result to "
-                   "correct it locally: hints win where they are, the exemplar colours stay elsewhere.")
+                   "the mask marking where, and/or points given as JSON. Colours spread along luminance edges; a "
+                   "region no hint touches takes the colour of the hints it resembles (encoder features with "
+                   "semantic on, else brightness and distance). Connect an Exemplar Colorize result to correct it "
+                   "locally: hints win where they are, the exemplar colours stay elsewhere.")
     CATEGORY = CATEGORY
     FUNCTION = "execute"
     RETURN_TYPES = ("IMAGE",)
@@ -34,11 +35,11 @@ class SemRestoreHintColorize:
             "required": {
                 "image": ("IMAGE", {"tooltip": "The black-and-white photo(s) to colorize; only luminance is used."}),
                 "semantic": ("BOOLEAN", {"default": True, "tooltip": (
-                    "Use encoder features so a hint also reaches other parts of the same object (and stops at "
-                    "object boundaries). Off: luminance edges only (faster).")}),
+                    "Use encoder features so a hint also reaches other, unconnected parts of the same kind of "
+                    "object. Off: brightness and distance decide instead (faster, no encoder).")}),
                 "smoothness": ("FLOAT", {"default": DEFAULT_SMOOTHNESS, "min": 0.1, "max": 1000.0, "step": 0.1,
-                                         "tooltip": "How far colours spread: 1-10 for dense hints, 10-100 for a "
-                                                    "few dots."}),
+                                         "tooltip": "How strongly neighbouring pixels share a colour along edges. "
+                                                    "The default suits 1 to 200 hints; larger spreads further."}),
                 "points": ("STRING", {"default": "", "multiline": True, "tooltip": (
                     f"Optional JSON list of points in pixels, e.g. {POINTS_EXAMPLE}. Combined with the painted "
                     "hints; points win where both exist.")}),

@@ -14,6 +14,18 @@ from .common import resolve_encoder
 CATEGORY = "semantic_restore/upscale"
 
 
+def _guard_encoder(encoder, dino_strength: float):
+    """``(encoder ready to run, name for the report)``; ``(None, None)`` when the guard is off."""
+    if dino_strength <= 0:  # guard off: no encoder is created or loaded
+        return None, None
+    name = None
+    if encoder is None:
+        encoder, name = default_guard_encoder(bridge.torch_device(),
+                                              bridge.model_search_dirs("semantic_restore", "clip_vision"))
+    # Loaded through ComfyUI's model management (nodes/common.py -> comfy_bridge.use_encoder).
+    return resolve_encoder(encoder), name or encoder_name(encoder)
+
+
 class SemRestoreDinoUpscale:
     DESCRIPTION = (
         "Upscales an image batch by tiled img2img with your MODEL, VAE and prompts on ComfyUI's own samplers. "
@@ -89,8 +101,10 @@ class SemRestoreDinoUpscale:
                                                      "and more on small GPUs)."}),
                 "drift_threshold": ("FLOAT", {"default": UpscaleSettings.drift_threshold, "min": -1.0, "max": 1.0,
                                               "step": 0.01,
-                                              "tooltip": "Patches whose feature similarity to the source falls below "
-                                                         "this count as drift. Raise to catch subtler changes."}),
+                                              "tooltip": "Patches whose feature similarity to the source (compared at "
+                                                         "the input's resolution) falls below this count as drift. "
+                                                         "0.6 is tuned for EfficientNet-Lite0; raise to catch subtler "
+                                                         "changes, lower if the mask lights up on mere new detail."}),
                 "resample": (list(RESAMPLE_METHODS), {"default": "lanczos",
                                                       "tooltip": "Filter for the first enlargement (and for resizing "
                                                                  "the upscale model's output)."}),
@@ -105,12 +119,7 @@ class SemRestoreDinoUpscale:
                                    seed=seed, steps=steps, cfg=cfg, sampler_name=sampler_name, scheduler=scheduler,
                                    dino_strength=dino_strength, guidance=guidance, drift_threshold=drift_threshold,
                                    color_correction=color_correction, tiled_vae=tiled_vae, resample=resample)
-        name = encoder_name(encoder) if encoder is not None else None
-        if encoder is None and dino_strength > 0:
-            encoder, name = default_guard_encoder(bridge.torch_device(),
-                                                  bridge.model_search_dirs("semantic_restore", "clip_vision"))
-        if encoder is not None:
-            encoder = resolve_encoder(encoder)  # loaded through ComfyUI's model management
+        encoder, name = _guard_encoder(encoder, dino_strength)
         result = dino_upscale(image_to_bchw(image), model=model, vae=vae, positive=positive, negative=negative,
                               bridge=bridge, settings=settings, encoder=encoder, encoder_name=name,
                               upscale_model=None if upscale_model is None else partial(bridge.run_upscale_model, upscale_model),

@@ -136,7 +136,7 @@ def workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, str]]]]:
         N(5, "MaskToImage", (760, 450), [], size=(200, 30)),
         N(6, "PreviewImage", (1000, 450), [], "Match confidence", (300, 300)),
         note(7, (360, 300), "Colorizes a black-and-white photo from a colour photo of a similar scene. Copy "
-             "`assets/demo_target_gray.png` and `assets/demo_reference.jpg` from the pack into ComfyUI's `input/` "
+             "the files in the pack's `assets/` folder (every example workflow's inputs) into ComfyUI's `input/` "
              "folder, or load your own. The output keeps the photo's size and luminance; the confidence shows where "
              "colours came from a clear match."),
     ], [(1, "IMAGE", 3, "image"), (2, "IMAGE", 3, "reference"), (3, "image", 4, "images"),
@@ -144,7 +144,7 @@ def workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, str]]]]:
     wf["film_temporal"] = ([
         N(1, "LoadVideo", (0, 0), ["film_gray.mp4", "image"], "Black-and-white film", (300, 330)),
         N(2, "GetVideoComponents", (0, 380), [], size=(220, 70)),
-        N(3, "LoadImage", (0, 500), ["film_reference.png", "image"], "Colour reference", (300, 330)),
+        N(3, "LoadImage", (0, 500), ["film_reference.jpg", "image"], "Colour reference", (300, 330)),
         N(4, "SemRestoreExemplarColorize", (360, 0), {"temporal_weight": 0.7}, size=(340, 230)),
         N(5, "CreateVideo", (760, 0), [8], size=(270, 80)),
         N(6, "SaveVideo", (1060, 0), ["video/semantic_restore", "auto", "auto"], size=(400, 400)),
@@ -178,9 +178,9 @@ def workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, str]]]]:
         (4, "report", 5, "source"), (3, "image", 6, "images")])
     wf["auto_reference"] = ([
         N(1, "LoadImage", (0, 0), ["demo_target_gray.png", "image"], "Black-and-white photo", (300, 330)),
-        N(2, "LoadImage", (0, 380), ["candidate_astronaut.png", "image"], "Candidate 1", (250, 300)),
-        N(3, "LoadImage", (0, 720), ["candidate_chelsea.png", "image"], "Candidate 2", (250, 300)),
-        N(4, "LoadImage", (0, 1060), ["candidate_rocket.png", "image"], "Candidate 3", (250, 300)),
+        N(2, "LoadImage", (0, 380), ["candidate_astronaut.jpg", "image"], "Candidate 1", (250, 300)),
+        N(3, "LoadImage", (0, 720), ["candidate_chelsea.jpg", "image"], "Candidate 2", (250, 300)),
+        N(4, "LoadImage", (0, 1060), ["candidate_rocket.jpg", "image"], "Candidate 3", (250, 300)),
         N(5, "ImageBatch", (300, 500), [], size=(200, 50)),
         N(6, "ImageBatch", (300, 800), [], size=(200, 50)),
         N(7, "SemRestoreLoadEncoder", (300, 250), {}, size=(300, 110)),

@@ -236,3 +236,21 @@ def test_node_default_encoder_is_reported(fake_comfy, chelsea, caplog):
     assert "encoder: efficientnet_lite0 (fallback: dinov2_vits14 weights not found)" in report
     assert any("dinov2_vits14" in r.getMessage() for r in caplog.records)
     assert out.shape == (1, 180, 240, 3) and mask.shape == (1, 180, 240)
+
+
+def test_node_connected_encoder_is_loaded_only_when_used(fake_comfy, chelsea):
+    import comfy.model_management as mm
+
+    from semantic_restore.encoders import create_encoder
+
+    enc = create_encoder("efficientnet_lite0", device="cpu", pretrained=False)  # random weights: only plumbing here
+    image = chelsea[:, :, :96, :128].permute(0, 2, 3, 1).contiguous()
+    mm.LOADED.clear()
+    node, args = node_inputs(image, encoder=enc, dino_strength=0.0)
+    _, _, report = node.execute(**args)
+    assert mm.LOADED == [] and "guidance: off" in report  # guard off: the encoder is not even loaded
+    node, args = node_inputs(image, encoder=enc, dino_strength=0.5)
+    out, mask, report = node.execute(**args)
+    assert [p.model for p in mm.LOADED] == [enc]  # through ComfyUI's model management
+    assert "encoder: efficientnet_lite0" in report and "fallback" not in report
+    assert out.shape == (1, 144, 192, 3) and mask.shape == (1, 144, 192)

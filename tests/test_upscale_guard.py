@@ -1,4 +1,9 @@
-"""The drift guard with the REAL offline EfficientNet-Lite0 weights, alone and in the pipeline."""
+"""The drift guard with the REAL offline EfficientNet-Lite0 weights, alone and in the pipeline.
+
+Real photos (skimage.data) as sources; the "hallucination" is an object pasted from another real
+photo, placed off the encoder's patch grid; every other pixel gets what img2img does everywhere
+(sharper edges, fine noise), which the guard must leave alone.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +19,16 @@ from semantic_restore.upscale.guard import apply_guard, drift_guard, patch_map_t
 from semantic_restore.upscale.pipeline import UpscaleSettings, dino_upscale, tile_seed
 from semantic_restore.upscale.preupscale import preupscale
 from semantic_restore.upscale.tiles import plan_tiles
+from semantic_restore.utils.checks import SemRestoreInputError
 
 # The fake bridge and VAEs live in the pipeline tests; load them by path (tests is not a package).
 _spec = importlib.util.spec_from_file_location("_upscale_fakes", os.path.join(os.path.dirname(__file__),
                                                                               "test_upscale_pipeline.py"))
 fakes = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fakes)
+
+UP = 1.5  # upscale factor used throughout; the guard compares features at 1 / UP
+PATCH = (slice(70, 166), slice(83, 179))  # 96x96 foreign object inside a 256 px tile, off the 16 px grid
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +38,15 @@ def lite0():
     return create_encoder("efficientnet_lite0", device="cpu")
 
 
-@pytest.fixture(scope="module")
-def foreign():
+def photo(name: str) -> torch.Tensor:
     from skimage import data
 
-    coffee = torch.from_numpy(data.coffee()[100:300, 200:400].astype("float32") / 255).permute(2, 0, 1)[None]
-    return F.interpolate(coffee, size=(96, 96), mode="bilinear", antialias=True)
+    return torch.from_numpy(getattr(data, name)().astype("float32") / 255).permute(2, 0, 1)[None].contiguous()
+
+
+def foreign_object(name: str) -> torch.Tensor:
+    """A 96x96 piece of another photo."""
+    return F.interpolate(photo(name)[:, :, 60:360, 60:360], size=(96, 96), mode="bilinear", antialias=True)
 
 
 def detail(px: torch.Tensor, seed: int) -> torch.Tensor:
@@ -48,27 +60,36 @@ def detail(px: torch.Tensor, seed: int) -> torch.Tensor:
 
 def test_similarity_of_identical_tiles_is_one(lite0, chelsea):
     src = chelsea[:, :, :200, :264]
-    sim = patch_similarity(lite0, src, src.clone())
+    sim = patch_similarity(lite0, src, src.clone(), scale=1 / UP)
     assert sim.ndim == 4 and sim.shape[:2] == (1, 1)
     assert float(sim.min()) > 0.999
-    g = drift_guard(lite0, src, src.clone(), strength=1.0)
+    g = drift_guard(lite0, src, src.clone(), strength=1.0, scale=1 / UP)
     assert torch.equal(g.image, src) and float(g.weight.max()) == 0.0 and g.score == [0.0]
 
 
-def test_foreign_patch_is_flagged_and_detail_is_not(lite0, chelsea, foreign):
-    src = preupscale(chelsea, 1.5)[:, :, 150:406, 200:456]
+@pytest.mark.parametrize("source,other,at", [("chelsea", "coffee", (150, 200)), ("astronaut", "chelsea", (300, 180)),
+                                             ("coffee", "astronaut", (120, 400))])
+def test_foreign_patch_is_flagged_and_detail_is_not(lite0, source, other, at):
+    src = preupscale(photo(source), UP)[:, :, at[0]:at[0] + 256, at[1]:at[1] + 256]
+    only_detail = detail(src, 1)
+    clean = drift_guard(lite0, src, only_detail, strength=1.0, scale=1 / UP)
+    assert clean.score == [0.0] and torch.equal(clean.image, only_detail)  # no patch flagged, nothing touched
     result = detail(src, 0)
-    result[:, :, 80:176, 80:176] = foreign
-    g = drift_guard(lite0, src, result, strength=1.0)
+    result[(..., *PATCH)] = foreign_object(other)
     inside = torch.zeros(256, 256, dtype=torch.bool)
-    inside[80:176, 80:176] = True
-    assert float(g.drift[0, 0][inside].mean()) > 0.8  # the foreign patch is found...
-    assert float(g.drift[0, 0][~inside].mean()) < 0.1  # ...and little else
-    err_before = (result - src).abs()[..., inside].mean()
-    err_after = (g.image - src).abs()[..., inside].mean()
-    assert float(err_after) < 0.3 * float(err_before)
-    only_detail = drift_guard(lite0, src, detail(src, 1), strength=1.0)
-    assert only_detail.score[0] < 0.05
+    inside[PATCH] = True
+    g = drift_guard(lite0, src, result, strength=1.0, scale=1 / UP)
+    assert float(g.drift[0, 0][inside].mean()) > 0.8  # the foreign object is found...
+    far = torch.ones(256, 256, dtype=torch.bool)
+    far[PATCH[0].start - 48:PATCH[0].stop + 48, PATCH[1].start - 48:PATCH[1].stop + 48] = False
+    # ...and little else: drift reaches past the object only by about the features' receptive field
+    # (plus one patch of hysteresis), and fades out within two patches (48 px here).
+    assert float(g.drift[0, 0][~inside].mean()) < 0.2 and float(g.drift[0, 0][far].mean()) < 0.02
+    err = [float((r - src).abs()[..., inside].mean()) for r in (result, g.image)]
+    assert err[1] < 0.3 * err[0]
+    half = drift_guard(lite0, src, result, strength=0.5, scale=1 / UP)
+    assert torch.equal(half.drift, g.drift) and torch.allclose(half.weight, g.weight / 2)
+    assert err[1] < float((half.image - src).abs()[..., inside].mean()) < err[0]  # weaker strength, less pull
 
 
 def test_pixel_mask_never_grows_past_flagged_patches():
@@ -90,26 +111,51 @@ def test_apply_guard_is_exact_where_weight_is_zero():
     assert torch.allclose(out[..., :2, :2], (r + s)[..., :2, :2] / 2)
 
 
+def test_encoder_input_scale_and_bad_scale(chelsea):
+    seen = []
+
+    class Probe:
+        class config:
+            name, patch_size = "probe", 16
+
+        def dense(self, x):
+            seen.append(tuple(x.shape[-2:]))
+            return F.avg_pool2d(x, 16)
+
+    src = chelsea[:, :, :256, :256]
+    drift_guard(Probe(), src, src, 1.0, scale=1 / UP)
+    drift_guard(Probe(), src, src, 1.0, scale=0.1)  # never below 64 px
+    drift_guard(Probe(), src.repeat(1, 1, 4, 4), src.repeat(1, 1, 4, 4), 1.0, max_side=512)
+    assert seen == [(176, 176), (64, 64), (512, 512)]
+    with pytest.raises(SemRestoreInputError, match="scale"):
+        drift_guard(Probe(), src, src, 1.0, scale=1.5)
+
+
 # --- in the pipeline ------------------------------------------------------------------------
 
-SEED, UP = 11, 1.5
+SEED = 11
 
 
-def hallucination_setup(image, foreign):
-    """A sampler that adds detail everywhere and pastes a foreign object into one tile."""
-    H, W = round(image.shape[-2] * UP), round(image.shape[-1] * UP)
-    plan = plan_tiles(H, W, 256, 32, 8)
-    target = plan.tiles[len(plan) // 2]
+@pytest.fixture(scope="module")
+def scene():
+    """A 300x300 crop of chelsea, upscaled 1.5x to 450x450 = 2x2 tiles of 256 px; the sampler adds
+    detail everywhere and pastes a piece of coffee into tile 2 only (where no other tile reaches)."""
+    image = photo("chelsea")[:, :, :, 100:400]
+    plan = plan_tiles(450, 450, 256, 32, 8)
+    target = plan.tiles[2]
+    obj = foreign_object("coffee")
 
     def sampler(latent, seed, positive):
         px = detail((F.pixel_shuffle(latent, 8) + 1) / 2, seed)
         if seed == tile_seed(SEED, target.index):
-            px[:, :, 80:176, 80:176] = foreign
+            px[(..., *PATCH)] = obj
         return F.pixel_unshuffle(px * 2 - 1, 8)
 
-    region = torch.zeros(1, 1, H, W, dtype=torch.bool)
-    region[..., target.y0 + 80:target.y0 + 176, target.x0 + 80:target.x0 + 176] = True
-    return sampler, region
+    region = torch.zeros(1, 1, 450, 450, dtype=torch.bool)
+    region[..., target.y0 + PATCH[0].start:target.y0 + PATCH[0].stop,
+           target.x0 + PATCH[1].start:target.x0 + PATCH[1].stop] = True
+    assert (len(plan), target.y0 + PATCH[0].start, target.x0 + PATCH[1].stop) == (4, 264, 179)
+    return image, sampler, region
 
 
 def upscale(image, sampler, encoder, **kw):
@@ -119,35 +165,32 @@ def upscale(image, sampler, encoder, **kw):
                         bridge=fakes.FakeBridge(), settings=s, encoder=encoder)
 
 
+@pytest.fixture(scope="module")
+def plain(scene):
+    image, sampler, _ = scene
+    return upscale(image, sampler, None, dino_strength=0.0)  # no encoder at all
+
+
 @pytest.mark.parametrize("guidance", ["drift_guard", "anchor", "anchor+guard"])
-def test_guard_removes_hallucination_and_leaves_the_rest(lite0, chelsea, foreign, guidance):
-    sampler, region = hallucination_setup(chelsea, foreign)
-    pre = preupscale(chelsea, UP)
-    plain = upscale(chelsea, sampler, lite0, dino_strength=0.0)
-    guided = upscale(chelsea, sampler, lite0, dino_strength=1.0, guidance=guidance)
+def test_guard_removes_hallucination_and_leaves_the_rest(lite0, scene, plain, guidance):
+    image, sampler, region = scene
+    pre = preupscale(image, UP)
+    guided = upscale(image, sampler, lite0, dino_strength=1.0, guidance=guidance)
     err_plain = (plain.image - pre).abs().mean(1, keepdim=True)[region].mean()
     err_guided = (guided.image - pre).abs().mean(1, keepdim=True)[region].mean()
     assert float(err_guided) <= 0.5 * float(err_plain)  # >= 50 % less error inside the foreign patch
     outside = (guided.image - plain.image).abs().mean(1, keepdim=True)[~region]
-    assert float(outside.mean()) <= 0.01  # pixels outside change by <= 1 %
+    assert float(outside.mean()) <= 0.01  # pixels outside change by <= 1 % on average
     unchanged = guided.drift_mask == 0  # and not at all where the guard did not act
     assert torch.equal(guided.image.masked_select(unchanged), plain.image.masked_select(unchanged))
     assert float(guided.drift_mask[region].mean()) > 0.7
-    assert "efficientnet_lite0" in guided.report and "drift found in" in guided.report
+    assert [max(s) > 0 for s in guided.tile_scores] == [False, False, True, False]  # only the hallucinating tile
+    assert "efficientnet_lite0" in guided.report and "drift found in 1 of 4 tiles" in guided.report
 
 
-def test_dino_strength_zero_is_plain_tiled_img2img(lite0, chelsea, foreign):
-    sampler, _ = hallucination_setup(chelsea, foreign)
-    reference = upscale(chelsea, sampler, None, dino_strength=0.0)  # no encoder at all
+def test_dino_strength_zero_is_plain_tiled_img2img(lite0, scene, plain):
+    image, sampler, _ = scene
     for guidance in ("drift_guard", "anchor", "anchor+guard"):
-        out = upscale(chelsea, sampler, lite0, dino_strength=0.0, guidance=guidance)
-        assert torch.equal(out.image, reference.image)
+        out = upscale(image, sampler, lite0, dino_strength=0.0, guidance=guidance)
+        assert torch.equal(out.image, plain.image)
         assert float(out.drift_mask.abs().max()) == 0.0
-
-
-def test_weaker_strength_pulls_back_less(lite0, chelsea, foreign):
-    sampler, region = hallucination_setup(chelsea, foreign)
-    pre = preupscale(chelsea, UP)
-    errs = [float((upscale(chelsea, sampler, lite0, dino_strength=s).image - pre).abs()[region.expand(-1, 3, -1, -1)]
-                  .mean()) for s in (0.0, 0.5, 1.0)]
-    assert errs[0] > errs[1] > errs[2]

@@ -274,6 +274,32 @@ def test_out_of_memory_halves_tiles(chelsea):
         run(img, bridge=FakeBridge(oom_above=128), upscale_by=2.0, tile_size=512, tile_overlap=32)
 
 
+def test_generic_oom_exception_does_not_swallow_other_errors(chelsea):
+    """ComfyUI sets OOM_EXCEPTION = Exception on a torch without torch.cuda.OutOfMemoryError."""
+
+    class Bridge(FakeBridge):
+        def __init__(self, message):
+            super().__init__()
+            self.message = message
+
+        def oom_exception(self):
+            return Exception
+
+        def sample(self, model, latent, *args, **kw):
+            self.calls.append({"shape": tuple(latent.shape)})
+            raise RuntimeError(self.message)
+
+    img = chelsea[:, :, :200, :300]
+    other = Bridge("interrupted")
+    with pytest.raises(RuntimeError, match="interrupted"):
+        run(img, bridge=other, upscale_by=2.0, tile_size=1024, tile_overlap=64)
+    assert len(other.calls) == 1  # raised at once, not retried with smaller tiles
+    oom = Bridge("CUDA out of memory. Tried to allocate 2 GiB")
+    with pytest.raises(RuntimeError, match="out of memory"):
+        run(img, bridge=oom, upscale_by=2.0, tile_size=1024, tile_overlap=64)
+    assert [c["shape"][-1] * 8 for c in oom.calls] == [600, 512, 256]  # 1024 -> 512 -> 256, then gives up
+
+
 # --- bad inputs -----------------------------------------------------------------------------
 
 

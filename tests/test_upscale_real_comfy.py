@@ -52,7 +52,12 @@ def comfy_parts():
     model = comfy.model_patcher.ModelPatcher(base, load_device=torch.device("cpu"), offload_device=torch.device("cpu"))
     vae = comfy.sd.VAE(sd=vae_model.state_dict())
     yield model, vae
+    root = os.path.realpath(os.path.expanduser(COMFY))
     sys.path.remove(os.path.expanduser(COMFY))
+    # Forget ComfyUI's modules, or later tests would still find `comfy` (comfy_bridge.available()).
+    for name, module in list(sys.modules.items()):
+        if os.path.realpath(getattr(module, "__file__", None) or "/").startswith(root + os.sep):
+            del sys.modules[name]
 
 
 def test_bridge_and_pipeline_on_real_comfy(comfy_parts):
@@ -96,3 +101,44 @@ def test_bridge_and_pipeline_on_real_comfy(comfy_parts):
                            bridge=bridge, settings=s, encoder=PoolEncoder(), progress_factory=bridge.progress_bar,
                            interrupt=bridge.throw_if_interrupted)
         assert res.image.shape == (2, 3, 80, 112) and res.drift_mask.shape == (2, 1, 80, 112)
+
+
+def test_upscale_model_on_real_comfy(comfy_parts):
+    """An ESRGAN-style UPSCALE_MODEL as ComfyUI's UpscaleModelLoader makes it (spandrel descriptor)."""
+    spandrel = pytest.importorskip("spandrel")
+    from spandrel.architectures.ESRGAN import ESRGAN
+
+    from semantic_restore import comfy_bridge as bridge
+    from semantic_restore.upscale.preupscale import preupscale
+
+    torch.manual_seed(0)
+    # comfy_extras/nodes_upscale_model.py UpscaleModelLoader: ModelLoader().load_from_state_dict(sd).eval()
+    descriptor = spandrel.ModelLoader().load_from_state_dict(
+        ESRGAN(in_nc=3, out_nc=3, num_filters=8, num_blocks=1, scale=2).state_dict()).eval()
+    with torch.inference_mode():
+        out = bridge.run_upscale_model(descriptor, torch.rand(2, 3, 40, 56))
+        assert out.shape == (2, 3, 80, 112) and out.device.type == "cpu"
+        assert float(out.min()) >= 0 and float(out.max()) <= 1
+        pre = preupscale(torch.rand(2, 3, 40, 56), 1.5, "bicubic", lambda x: bridge.run_upscale_model(descriptor, x))
+        assert pre.shape == (2, 3, 60, 84)
+
+
+def test_node_on_real_comfy(comfy_parts):
+    """The node end to end: samplers listed by ComfyUI, encoder loaded by its model management."""
+    from semantic_restore.encoders import create_encoder
+    from semantic_restore.nodes.upscale import SemRestoreDinoUpscale
+
+    model, vae = comfy_parts
+    spec = SemRestoreDinoUpscale.INPUT_TYPES()["required"]
+    import comfy.samplers
+
+    assert spec["sampler_name"][0] == list(comfy.samplers.KSampler.SAMPLERS)
+    enc = create_encoder("efficientnet_lite0", device="cpu", pretrained=False)
+    cond = [[torch.randn(1, 77, 64), {}]]
+    with torch.inference_mode():
+        image, mask, report = SemRestoreDinoUpscale().execute(
+            torch.rand(1, 48, 64, 3), model, vae, cond, cond, upscale_by=1.5, denoise=0.3, tile_size=64,
+            tile_overlap=16, seed=1, steps=2, cfg=4.0, sampler_name="euler", scheduler="normal", dino_strength=0.5,
+            guidance="drift_guard", encoder=enc)
+    assert image.shape == (1, 72, 96, 3) and mask.shape == (1, 72, 96)
+    assert "encoder: efficientnet_lite0" in report

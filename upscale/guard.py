@@ -2,12 +2,17 @@
 those places back toward the source.
 
 1. The source tile (pre-upscaled) and the result tile (sampled, decoded) go through the same
-   encoder (``Encoder.dense``: DINOv2 patch tokens, or the default CNN's dense features), at most
-   ``max_side`` pixels on the long side.
+   encoder (``Encoder.dense``: DINOv2 patch tokens, or the default CNN's dense features), resized
+   by ``scale`` (the pipeline uses ``1 / upscale_by``: the resolution of the input image, where its
+   content was defined; finer changes are the new detail img2img is asked for, not drift), and at
+   most ``max_side`` pixels on the long side.
 2. Per patch, similarity = cosine between the result's feature and the best-matching source
    feature in a 3x3 patch neighbourhood (so a detail that moved by a few pixels is not drift).
 3. ``drift = clamp((threshold - similarity) / softness, 0, 1)``: zero wherever similarity is at
-   or above the threshold.
+   or above the threshold. Hysteresis, as in Canny's edge detector: a patch next to one with full
+   drift also counts, with ``clamp((threshold + edge_margin - similarity) / edge_margin, 0, 1)``,
+   because the patches that straddle an invented object's border are only half different. This
+   grows drift only around a real detection, so a tile without one is untouched.
 4. The patch map goes to pixels by nearest lookup, then is eroded and box-blurred by the same
    radius, so its edges are feathered but it never grows past the patches that drifted.
 5. ``out = result + strength * drift * (source - result)``, and exactly ``result`` where drift is
@@ -23,15 +28,23 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..utils.checks import check_range, check_same_spatial, check_tensor
+from ..utils.checks import check_range, check_same_spatial, check_tensor, input_error
 
-__all__ = ["DEFAULT_THRESHOLD", "DEFAULT_SOFTNESS", "GuardResult", "encoder_stride", "patch_similarity",
-           "drift_from_similarity", "patch_map_to_pixels", "apply_guard", "drift_guard"]
+__all__ = ["DEFAULT_THRESHOLD", "DEFAULT_SOFTNESS", "DEFAULT_EDGE_MARGIN", "GuardResult", "encoder_stride",
+           "patch_similarity", "drift_from_similarity", "grow_drift", "patch_map_to_pixels", "apply_guard",
+           "drift_guard"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_THRESHOLD = 0.5
+# Tuned with the offline default encoder (EfficientNet-Lite0, its default dense layer "s16") on
+# skimage photos (astronaut, chelsea, coffee) at the input image's resolution: tiles that only got
+# sharper, re-textured, noisier (sigma 0.03), blurred or shifted by 3 px keep every patch above 0.6
+# (lowest seen 0.62), while patches inside an object pasted from another photo have a median of
+# 0.24-0.28 (90th percentile 0.43-0.46). See docs (upscale_DOCS.md) for the sweep. Not tuned for DINOv2.
+DEFAULT_THRESHOLD = 0.6
 DEFAULT_SOFTNESS = 0.1
+DEFAULT_EDGE_MARGIN = 0.2
+MIN_ENCODER_SIDE = 64  # pixels; below this even a 16 px stride gives too few patches to compare
 
 
 @dataclass(frozen=True)
@@ -68,10 +81,13 @@ def encoder_stride(encoder: Any) -> int | None:
     return None
 
 
-def _encoder_input(x: torch.Tensor, max_side: int, stride: int | None) -> torch.Tensor:
-    """Shrink to at most ``max_side`` and snap each side to a multiple of the stride."""
+def _encoder_input(x: torch.Tensor, max_side: int, stride: int | None, scale: float = 1.0) -> torch.Tensor:
+    """Resize by ``scale`` (long side kept within ``[MIN_ENCODER_SIDE, max_side]`` where the tile
+    allows) and snap each side to a multiple of the stride."""
     h, w = x.shape[-2:]
-    scale = min(1.0, max_side / max(h, w))
+    long = max(h, w)
+    target = min(max_side, max(long * scale, min(MIN_ENCODER_SIDE, long)))
+    scale = target / long
     s = stride or 1
     nh, nw = max(s, round(h * scale / s) * s), max(s, round(w * scale / s) * s)
     if (nh, nw) == (h, w):
@@ -80,7 +96,7 @@ def _encoder_input(x: torch.Tensor, max_side: int, stride: int | None) -> torch.
 
 
 def patch_similarity(encoder: Any, source: torch.Tensor, result: torch.Tensor, max_side: int = 512,
-                     search: int = 1) -> torch.Tensor:
+                     search: int = 1, scale: float = 1.0) -> torch.Tensor:
     """Per-patch cosine similarity of ``result`` to ``source`` in the encoder's dense features.
 
     Args:
@@ -88,6 +104,7 @@ def patch_similarity(encoder: Any, source: torch.Tensor, result: torch.Tensor, m
         source, result: ``[B, 3, H, W]`` RGB in ``[0, 1]``, same size.
         max_side: long side given to the encoder (larger tiles are shrunk; drift is semantic).
         search: radius in patches of the neighbourhood searched in the source (1 = 3x3).
+        scale: resize factor applied before the encoder (``1 / upscale_by`` in the pipeline).
 
     Returns:
         ``[B, 1, h, w]`` similarity in ``[-1, 1]`` on the encoder's patch grid.
@@ -97,7 +114,7 @@ def patch_similarity(encoder: Any, source: torch.Tensor, result: torch.Tensor, m
     check_same_spatial(source, result, "source", "result")
     stride = encoder_stride(encoder)
     device = getattr(encoder, "device", source.device)
-    x = _encoder_input(torch.cat([source, result.to(source)]).float(), max_side, stride).to(device)
+    x = _encoder_input(torch.cat([source, result.to(source)]).float(), max_side, stride, scale).to(device)
     with torch.inference_mode():
         feats = encoder.dense(x)
     feats = F.normalize(feats.float(), dim=1)
@@ -116,6 +133,17 @@ def drift_from_similarity(similarity: torch.Tensor, threshold: float = DEFAULT_T
                           softness: float = DEFAULT_SOFTNESS) -> torch.Tensor:
     """``clamp((threshold - similarity) / softness, 0, 1)``: 0 at or above the threshold."""
     return ((threshold - similarity) / max(softness, 1e-6)).clamp(0, 1)
+
+
+def grow_drift(drift: torch.Tensor, similarity: torch.Tensor, threshold: float = DEFAULT_THRESHOLD,
+               edge_margin: float = DEFAULT_EDGE_MARGIN) -> torch.Tensor:
+    """Hysteresis on the ``[B, 1, h, w]`` patch drift: neighbours (3x3) of full-drift patches get
+    ``clamp((threshold + edge_margin - similarity) / edge_margin, 0, 1)`` if that is larger."""
+    if edge_margin <= 0:
+        return drift
+    near_core = F.max_pool2d((drift >= 1).to(drift.dtype), 3, stride=1, padding=1)
+    halo = near_core * drift_from_similarity(similarity, threshold + edge_margin, edge_margin)
+    return torch.maximum(drift, halo)
 
 
 def patch_map_to_pixels(patch_map: torch.Tensor, size: tuple[int, int], feather: int) -> torch.Tensor:
@@ -150,6 +178,8 @@ def drift_guard(
     threshold: float = DEFAULT_THRESHOLD,
     softness: float = DEFAULT_SOFTNESS,
     max_side: int = 512,
+    scale: float = 1.0,
+    edge_margin: float = DEFAULT_EDGE_MARGIN,
 ) -> GuardResult:
     """Detect semantic drift of ``result`` from ``source`` and blend it back by ``strength``.
 
@@ -160,14 +190,19 @@ def drift_guard(
         threshold: patches with similarity below this count as drift.
         softness: drift rises from 0 to 1 as similarity falls from ``threshold`` to ``threshold - softness``.
         max_side: long side given to the encoder.
+        scale: resize factor before the encoder; the pipeline passes ``1 / upscale_by`` so that
+            features are compared at the input image's resolution.
+        edge_margin: hysteresis margin (:func:`grow_drift`); 0 turns it off.
 
     Returns:
         A :class:`GuardResult`.
     """
     check_range(strength, 0.0, 1.0, "dino_strength")
     check_range(threshold, -1.0, 1.0, "drift_threshold")
-    sim = patch_similarity(encoder, source, result, max_side)
-    drift_patch = drift_from_similarity(sim, threshold, softness)
+    if not 0.0 < scale <= 1.0:
+        raise input_error("guard scale", "a factor in (0, 1]", f"{scale:g}")
+    sim = patch_similarity(encoder, source, result, max_side, scale=scale)
+    drift_patch = grow_drift(drift_from_similarity(sim, threshold, softness), sim, threshold, edge_margin)
     H, W = result.shape[-2:]
     # Largest feather that still leaves a lone flagged patch at full weight in its centre.
     feather = max(1, (int(min(H / sim.shape[-2], W / sim.shape[-1])) - 1) // 4)

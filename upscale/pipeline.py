@@ -194,11 +194,17 @@ def upscale_tiles(
                                   "The VAE's latent factor does not match its decode size; use the model's own VAE.")
             return match_low_frequencies(out, src) if s.color_correction else out
 
+        def guard(res: torch.Tensor, strength: float) -> Any:
+            # Features compared at the input image's resolution (scale 1 / upscale_by): what the source
+            # showed, not the texture the upscale is asked to invent.
+            return drift_guard(encoder, src, res, strength, s.drift_threshold, s.drift_softness, s.guard_max_side,
+                               scale=1.0 / s.upscale_by)
+
         result = run(model)
         weight = torch.zeros(b, 1, *size)
         tile_score = [0.0] * b
         if use_anchor:
-            g = drift_guard(encoder, src, result, 1.0, s.drift_threshold, s.drift_softness, s.guard_max_side)
+            g = guard(result, 1.0)
             tile_score = g.score
             if bool((g.drift > 0).any()):
                 lat_mask = F.adaptive_avg_pool2d(g.drift, tuple(latent.shape[-2:]))  # pixels -> latent grid
@@ -211,8 +217,7 @@ def upscale_tiles(
             elif progress is not None:
                 progress(s.steps)
         if use_blend:
-            g = drift_guard(encoder, src, result, s.dino_strength, s.drift_threshold, s.drift_softness,
-                            s.guard_max_side)
+            g = guard(result, s.dino_strength)
             result = g.image
             weight = torch.maximum(weight, g.weight)
             tile_score = [max(a, c) for a, c in zip(tile_score, g.score)]
@@ -316,8 +321,10 @@ def dino_upscale(
                                               positive=positive, negative=negative, bridge=bridge, settings=s,
                                               plan=plan, encoder=encoder, progress=bar, interrupt=interrupt)
             break
-        except oom:
-            if tile // 2 < MIN_OOM_TILE:
+        except oom as exc:
+            # ComfyUI's OOM_EXCEPTION is plain Exception on a torch without torch.cuda.OutOfMemoryError
+            # (comfy/model_management.py); never mistake an interruption or an input error for OOM.
+            if tile // 2 < MIN_OOM_TILE or (oom is Exception and "out of memory" not in str(exc).lower()):
                 raise
             logger.warning("Out of memory with %d px tiles; retrying with %d px tiles.", tile, tile // 2)
             tile //= 2

@@ -1,0 +1,75 @@
+"""Writes the input files the example workflows load into ``assets/``.
+
+All come from photos shipped with scikit-image (``skimage.data``; chelsea and coffee are CC0,
+astronaut and rocket are NASA public-domain photos). Needs ``scikit-image`` and ``av`` (PyAV,
+for the film clip); run once by a maintainer, the results are committed:
+
+    python scripts/make_example_inputs.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+from skimage import color, data
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+def _gray_u8(rgb: np.ndarray) -> np.ndarray:
+    return (color.rgb2gray(rgb) * 255).round().astype(np.uint8)
+
+
+def _save_jpg(rgb: np.ndarray, name: str, max_side: int = 512) -> None:
+    img = Image.fromarray(rgb).convert("RGB")
+    img.thumbnail((max_side, max_side), Image.LANCZOS)
+    img.save(ASSETS / name, quality=90)
+
+
+def film(width: int = 448, height: int = 320, frames: int = 8) -> None:
+    """An 8-frame gray pan over ``coffee`` and a colour reference from an overlapping crop."""
+    img = data.coffee()
+    out = av.open(str(ASSETS / "film_gray.mp4"), "w")
+    stream = out.add_stream("libx264", rate=8)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    stream.options = {"crf": "12"}
+    for t in range(frames):
+        crop = img[40:40 + height, 8 * t:8 * t + width]
+        frame = av.VideoFrame.from_ndarray(np.repeat(_gray_u8(crop)[..., None], 3, -1), format="rgb24")
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+    _save_jpg(img[0:height, 150:150 + width], "film_reference.jpg")
+
+
+def candidates() -> None:
+    """Reference candidates for automatic selection; chelsea is the right one."""
+    for name in ("astronaut", "rocket"):
+        _save_jpg(getattr(data, name)(), f"candidate_{name}.jpg")
+    _save_jpg(data.chelsea()[20:, 40:], "candidate_chelsea.jpg")
+
+
+def hints(count: int = 40, seed: int = 0) -> None:
+    """Gray chelsea, plus a copy with colour dots whose alpha is 0 (LoadImage's MASK = 1 - alpha)."""
+    rgb = data.chelsea()
+    gray = _gray_u8(rgb)
+    Image.fromarray(gray).save(ASSETS / "chelsea_gray.png")
+    rgba = np.dstack([np.repeat(gray[..., None], 3, -1), np.full(gray.shape, 255, np.uint8)])
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        y, x = rng.integers(10, rgb.shape[0] - 10), rng.integers(10, rgb.shape[1] - 10)
+        cell = (slice(y - 2, y + 3), slice(x - 2, x + 3))
+        rgba[cell][..., :3] = rgb[cell].reshape(-1, 3).mean(0).astype(np.uint8)
+        rgba[cell][..., 3] = 0
+    Image.fromarray(rgba, "RGBA").save(ASSETS / "chelsea_hints.png")
+
+
+if __name__ == "__main__":
+    film()
+    candidates()
+    hints()

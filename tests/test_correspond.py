@@ -1,0 +1,163 @@
+"""Correspondence: layer choice from the encoder contract, chunked attention, cycle check, grids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from semantic_restore.colorize.correspond import (attend, backward_best, cycle_agreement, default_match_layers,
+                                                  dense_features, grid_to_pixels, match_stride, pool_to_grid,
+                                                  similarity_confidence)
+from semantic_restore.utils.checks import SemRestoreInputError
+
+
+@dataclass
+class _Config:
+    strides: dict = field(default_factory=lambda: {"s4": 4, "s8": 8, "s16": 16})
+    channels: dict = field(default_factory=lambda: {"s4": 6, "s8": 8, "s16": 12})
+    default_dense_layer: str = "s16"
+    patch_size: int | None = None
+
+
+class _FakeEncoder:
+    """Follows the encoder contract: ``dense(x, layers)`` -> dict of ``[B, C, ceil(H/s), ceil(W/s)]``.
+
+    Features are fixed random projections of average-pooled pixels, so they depend on content.
+    """
+
+    def __init__(self, config: _Config | None = None):
+        self.config = config or _Config()
+        self.device = torch.device("cpu")
+        self.dtype = torch.float32
+        self.seen: list[torch.Tensor] = []
+        g = torch.Generator().manual_seed(0)
+        self.proj = {n: torch.randn(c, 3 * 9, generator=g) for n, c in self.config.channels.items()}
+
+    def dense(self, x, layers=None):
+        self.seen.append(x)
+        names = [layers] if isinstance(layers, str) else list(layers or [self.config.default_dense_layer])
+        out = {}
+        for n in names:
+            s = self.config.strides.get(n) or self.config.patch_size
+            h, w = -(-x.shape[-2] // s), -(-x.shape[-1] // s)
+            p = F.adaptive_avg_pool2d(x, (h, w))
+            p = F.unfold(p, 3, padding=1).unflatten(-1, (h, w))  # 3x3 neighbourhood, [B, 27, h, w]
+            out[n] = torch.einsum("ck,bkhw->bchw", self.proj[n], p - 0.5)
+        return out if not isinstance(layers, str) else out[layers]
+
+
+def test_default_layers_pick_deepest_at_stride_8_and_16():
+    cfg = _Config(strides={"a": 4, "b8": 8, "c8": 8, "d16": 16, "e32": 32}, channels={})
+    assert default_match_layers(cfg) == ["c8", "d16"]
+
+
+def test_default_layers_for_vit_use_patch_grid():
+    cfg = _Config(strides={}, channels={"last": 384}, default_dense_layer="last", patch_size=14)
+    assert default_match_layers(cfg) == ["last"]
+    cfg = _Config(strides={"s32": 32}, channels={"s32": 4}, default_dense_layer="s32")
+    assert default_match_layers(cfg) == ["s32"]
+
+
+def test_dense_features_fused_unit_norm_on_finest_grid():
+    enc = _FakeEncoder()
+    l = torch.rand(2, 1, 50, 70) * 100
+    grid = dense_features(enc, l)
+    assert grid.stride == 8 and grid.size == (50, 70)
+    assert grid.feats.shape == (2, 8 + 12, 7, 9)  # ceil(50/8), ceil(70/8)
+    torch.testing.assert_close(grid.feats.norm(dim=1), torch.ones(2, 7, 9))
+    x = enc.seen[-1]  # the encoder got gray RGB in [0, 1]
+    assert x.shape == (2, 3, 50, 70) and 0 <= x.min() and x.max() <= 1
+    torch.testing.assert_close(x[:, 0], x[:, 2], atol=1e-4, rtol=0)  # gray: R = G = B
+
+
+def test_match_stride_from_config_without_running_the_encoder():
+    enc = _FakeEncoder()
+    assert match_stride(enc) == 8 and match_stride(enc, ["s16"]) == 16
+    assert match_stride(enc, ["unknown"]) is None
+    assert not enc.seen
+
+
+def test_dense_features_weights_and_bad_inputs():
+    enc = _FakeEncoder()
+    l = torch.rand(1, 1, 32, 32) * 100
+    only8 = dense_features(enc, l, layers=["s8", "s16"], weights=[1.0, 0.0]).feats
+    assert only8[:, 8:].abs().max() == 0
+    with pytest.raises(SemRestoreInputError, match="layer weights"):
+        dense_features(enc, l, layers=["s8", "s16"], weights=[1.0])
+    with pytest.raises(SemRestoreInputError):
+        dense_features(enc, torch.rand(1, 3, 32, 32))
+    assert dense_features(enc, l, grid_stride=4).feats.shape[-2:] == (8, 8)
+
+
+def _naive(query, keys, values, t, bias=None):
+    logits = query @ keys.T / t
+    if bias is not None:
+        logits = logits + bias
+    return torch.softmax(logits, 1) @ values
+
+
+def test_attend_chunked_equals_full_softmax():
+    g = torch.Generator().manual_seed(1)
+    q = F.normalize(torch.randn(53, 16, generator=g), dim=1)
+    k = F.normalize(torch.randn(37, 16, generator=g), dim=1)
+    v = torch.randn(37, 2, generator=g)
+    bias = torch.randn(37, generator=g)
+    calls = []
+    out, best, idx = attend(q, k, v, 0.05, key_bias=bias, chunk_elements=37 * 5, interrupt=lambda: calls.append(1))
+    torch.testing.assert_close(out, _naive(q, k, v, 0.05, bias))
+    sim = q @ k.T
+    torch.testing.assert_close(best, sim.max(1).values)
+    assert torch.equal(idx, sim.argmax(1))
+    assert len(calls) == 11  # ceil(53 / 5) chunks, one interrupt check each
+
+
+def test_attend_low_temperature_copies_best_match():
+    k = torch.eye(4)
+    v = torch.tensor([[10.0, 0], [0, 10], [-10, 0], [0, -10]])
+    q = F.normalize(torch.eye(4)[[2, 0, 3]] + 0.1, dim=1)
+    out, _, idx = attend(q, k, v, 0.005)
+    assert idx.tolist() == [2, 0, 3]
+    torch.testing.assert_close(out, v[[2, 0, 3]], atol=1e-3, rtol=0)
+
+
+def test_attend_rejects_empty_keys_and_bad_temperature():
+    with pytest.raises(SemRestoreInputError):
+        attend(torch.randn(3, 4), torch.randn(0, 4), torch.randn(0, 2))
+    with pytest.raises(SemRestoreInputError, match="temperature"):
+        attend(torch.randn(3, 4), torch.randn(2, 4), torch.randn(2, 2), temperature=0.0)
+
+
+def test_cycle_agreement_identity_and_far_round_trip():
+    h, w = 4, 5
+    n = h * w
+    ident = torch.arange(n)
+    assert torch.allclose(cycle_agreement(ident, ident, (h, w)), torch.ones(n))
+    # All queries map to key 0, key 0 maps back to query 0: only query 0 agrees.
+    fwd = torch.zeros(n, dtype=torch.long)
+    bwd = torch.zeros(1, dtype=torch.long)
+    agree = cycle_agreement(fwd, bwd, (h, w))
+    assert agree[0] == 1 and agree[-1] < 0.01  # 5 cells away
+    assert 0 < agree[1] < 1  # one cell away: partly trusted
+
+
+def test_backward_best_matches_argmax_in_chunks():
+    g = torch.Generator().manual_seed(2)
+    k, q = torch.randn(29, 8, generator=g), torch.randn(41, 8, generator=g)
+    assert torch.equal(backward_best(k, q, chunk_elements=41 * 3), (k @ q.T).argmax(1))
+
+
+def test_similarity_confidence_is_a_clamped_ramp():
+    c = similarity_confidence(torch.tensor([0.0, 0.5, 0.7, 0.9, 1.0]))
+    torch.testing.assert_close(c, torch.tensor([0.0, 0.0, 0.5, 1.0, 1.0]))
+
+
+def test_pool_and_grid_round_trip_on_overhanging_grid():
+    x = torch.randn(1, 2, 21, 30)
+    cells = pool_to_grid(x, 8, (3, 4))
+    assert cells.shape == (1, 2, 3, 4)
+    torch.testing.assert_close(cells[..., 2, 3], x[..., 16:21, 24:30].mean((-2, -1)))  # edge cell: the part inside
+    const = pool_to_grid(torch.full((1, 1, 21, 30), 3.0), 8, (3, 4))
+    torch.testing.assert_close(grid_to_pixels(const, 8, (21, 30)), torch.full((1, 1, 21, 30), 3.0))
