@@ -289,8 +289,8 @@ def hint_colorize(
         sigma: luminance step (L units) at which a neighbour link weakens to ``exp(-1/2)``.
         solve_pixels: images larger than this are solved at about this many pixels, then
             upsampled with the L guide and refined at full resolution.
-        progress: called with 1 per solver iteration. interrupt: called per iteration; raise
-            from it to cancel.
+        progress: called with 1 after each image of the batch (a ComfyUI progress bar over the
+            batch). interrupt: called once per solver iteration; raise from it to cancel.
 
     Returns:
         ``[B, 3, H, W]`` sRGB in ``[0, 1]`` on ``target``'s device whose L equals the target's;
@@ -346,6 +346,8 @@ def hint_colorize(
         if hb.is_empty() and base_ab is None:
             logger.warning("Hint colorize: image %d of the batch has no hints; it stays gray.", b)
             out.append(torch.zeros(1, 2, H, W, device=device))
+            if progress is not None:
+                progress(1)
             continue
         bab = None if base_ab is None else base_ab[b % base_ab.shape[0]][None]
         bconf = None if base_conf is None else base_conf[b % base_conf.shape[0]][None]
@@ -353,7 +355,9 @@ def hint_colorize(
         if encoder is not None and prior_weight > 0 and not hb.is_empty():
             feats = pixel_features(encoder, lb, _scaled((H, W), PRIOR_PIXELS))
         out.append(_solve(lb, hb, bab, bconf, base_weight, prior_weight, feats, smoothness, sigma, solve_pixels,
-                          progress, interrupt))
+                          interrupt))
+        if progress is not None:
+            progress(1)
     ab = torch.cat(out)
     ab = torch.where(hints.mask.expand(B, -1, -1, -1) > 0, hints.ab.expand(B, -1, -1, -1), ab)
     return _to_rgb(l, ab)
@@ -361,12 +365,11 @@ def hint_colorize(
 
 def _solve(l: torch.Tensor, hints: Hints, base_ab: torch.Tensor | None, base_conf: torch.Tensor | None,
            base_weight: float, prior_weight: float, feats: torch.Tensor | None, smoothness: float,
-           sigma: float, solve_pixels: int, progress: Callable[[int], None] | None,
-           interrupt: Callable[[], None] | None) -> torch.Tensor:
+           sigma: float, solve_pixels: int, interrupt: Callable[[], None] | None) -> torch.Tensor:
     """ab ``[1, 2, H, W]`` for one image: direct solve, or multi-scale for large images."""
     H, W = l.shape[-2:]
     size = _scaled((H, W), solve_pixels)
-    opts = dict(smoothness=smoothness, progress=progress, interrupt=interrupt)
+    opts = dict(smoothness=smoothness, interrupt=interrupt)
     if size == (H, W):
         tw, weight = _soft_terms(l, hints.mask, hints, base_ab, base_conf, base_weight, prior_weight, feats)
         target, weight = _with_hints(tw, weight, hints.ab, hints.mask)

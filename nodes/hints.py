@@ -66,7 +66,7 @@ class SemRestoreHintColorize:
         conf = None if exemplar_confidence is None else mask_to_b1hw(exemplar_confidence, "exemplar_confidence")
         enc = resolve_encoder(encoder) if semantic else None
         rgb = hint_colorize(target, hints, base_rgb=base, base_confidence=conf, encoder=enc, smoothness=smoothness,
-                            interrupt=bridge.throw_if_interrupted)
+                            progress=bridge.progress_bar(target.shape[0]), interrupt=bridge.throw_if_interrupted)
         return (bchw_to_image(rgb),)
 
 

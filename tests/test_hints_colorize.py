@@ -109,8 +109,8 @@ def test_semantic_prior_changes_the_result_with_a_random_encoder(photo):
 def test_progress_and_interrupt(photo):
     hints = hints_from_image_mask(*sample_hints(photo, 5, seed=0))
     ticks = []
-    hint_colorize(photo, hints, progress=ticks.append)
-    assert ticks
+    hint_colorize(photo.expand(2, -1, -1, -1), hints, progress=ticks.append)
+    assert ticks == [1, 1]  # once per image of the batch
 
     class Stop(Exception):
         pass
