@@ -40,7 +40,8 @@ logger = logging.getLogger(__name__)
 # skimage photos (astronaut, chelsea, coffee) at the input image's resolution: tiles that only got
 # sharper, re-textured, noisier (sigma 0.03), blurred or shifted by 3 px keep every patch above 0.6
 # (lowest seen 0.62), while patches inside an object pasted from another photo have a median of
-# 0.24-0.28 (90th percentile 0.43-0.46). See docs (upscale_DOCS.md) for the sweep. Not tuned for DINOv2.
+# 0.24-0.28 (90th percentile 0.43-0.46). Measured by `python -m semantic_restore bench guard`
+# (docs/benchmarks.md). Not tuned for DINOv2: run that bench with its weights to pick a threshold.
 DEFAULT_THRESHOLD = 0.6
 DEFAULT_SOFTNESS = 0.1
 DEFAULT_EDGE_MARGIN = 0.2
