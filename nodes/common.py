@@ -22,7 +22,7 @@ def _default_encoder(device: str):
     from ..encoders import DEFAULT_ENCODER, create_encoder
 
     enc = create_encoder(DEFAULT_ENCODER, device="cpu", search_dirs=bridge.model_search_dirs("semantic_restore"))
-    logger.info("Semantic Restore: loaded default encoder %s", DEFAULT_ENCODER)
+    logger.debug("Semantic Restore: loaded default encoder %s", DEFAULT_ENCODER)
     return enc
 
 

@@ -276,3 +276,12 @@ def test_missing_optional_dependency_disables_only_its_nodes(monkeypatch, caplog
     assert "hints nodes disabled" in caplog.text and "scipy_missing" in caplog.text
     for name in [n for n in sys.modules if n == module.__name__ or n.startswith(module.__name__ + ".")]:
         del sys.modules[name]
+
+
+def test_example_workflow_inputs_are_bundled():
+    """Every file a workflow loads ships in assets/ (README: copy them into ComfyUI's input/)."""
+    bundled = {p.name for p in (ROOT / "assets").iterdir()}
+    for path in sorted((ROOT / "example_workflows").glob("*.json")):
+        for node in json.loads(path.read_text(encoding="utf-8"))["nodes"]:
+            if node["type"] in ("LoadImage", "LoadVideo"):
+                assert node["widgets_values"][0] in bundled, f"{path.name}: {node['widgets_values'][0]} not in assets/"
