@@ -30,10 +30,7 @@ from ..colorize.exemplar import exemplar_colorize
 from ..encoders import create_encoder
 from ..utils.color import lab_to_rgb, rgb_to_lab
 from ..utils.metrics import delta_e2000, flicker, psnr_rgb
-
-
-def _t(a) -> torch.Tensor:
-    return torch.from_numpy(a[..., :3].copy()).permute(2, 0, 1)[None].float() / 255
+from ._photos import to_tensor
 
 
 def _resize(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -45,14 +42,14 @@ def pairs() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     from skimage import data
 
     left, right, _ = data.stereo_motorcycle()
-    out = {"motorcycle (stereo)": (_t(left), _t(right))}
-    c = _t(data.chelsea())  # 300x451
+    out = {"motorcycle (stereo)": (to_tensor(left), to_tensor(right))}
+    c = to_tensor(data.chelsea())  # 300x451
     out["chelsea (shifted crops)"] = (c[..., :, :340], c[..., :, 110:])
-    k = _t(data.coffee())  # 400x600
+    k = to_tensor(data.coffee())  # 400x600
     out["coffee (crop + 1.3x zoom)"] = (k[..., 40:360, 60:540], _resize(k[..., 0:300, 150:600], 390, 585))
-    a = _t(data.astronaut())  # 512x512
+    a = to_tensor(data.astronaut())  # 512x512
     out["astronaut (shifted, 0.8x)"] = (a[..., 0:448, 32:512], _resize(a[..., 64:512, 0:448], 358, 358))
-    r = _t(data.rocket())  # 427x640
+    r = to_tensor(data.rocket())  # 427x640
     out["rocket (shifted crops)"] = (r[..., 20:427, 0:520], r[..., 0:400, 100:640])
     return out
 
@@ -83,9 +80,9 @@ def speed(enc) -> list[str]:
     from skimage import data
 
     rows = ["| target | seconds (CPU) |", "|---|---|"]
-    ref = _t(data.coffee())
+    ref = to_tensor(data.coffee())
     for s in (512, 1024):
-        target = _resize(_t(data.coffee()), s, s)
+        target = _resize(to_tensor(data.coffee()), s, s)
         exemplar_colorize(target[..., :64, :64], ref, enc)  # warm-up
         t0 = time.perf_counter()
         exemplar_colorize(target, ref, enc)
@@ -98,8 +95,8 @@ def _memory_child() -> None:
     from skimage import data
 
     enc = create_encoder("efficientnet_lite0")
-    target = _resize(_t(data.coffee()), 4096, 4096)
-    ref = _resize(_t(data.coffee()), 1024, 1024)
+    target = _resize(to_tensor(data.coffee()), 4096, 4096)
+    ref = _resize(to_tensor(data.coffee()), 1024, 1024)
     t0 = time.perf_counter()
     out = exemplar_colorize(target, ref, enc)
     assert out.rgb.shape == (1, 3, 4096, 4096)
@@ -131,7 +128,7 @@ def compensated_flicker(frames: torch.Tensor, step: int = PAN_STEP) -> float:
 def film(enc) -> list[str]:
     from skimage import data
 
-    img = _t(data.coffee())
+    img = to_tensor(data.coffee())
     frames = torch.cat([img[..., 40:360, PAN_STEP * t:PAN_STEP * t + 448] for t in range(8)])
     ref = img[..., 0:320, 150:598]
     rows = ["| temporal_weight | flicker (mean abs Δab, same pixel) | flicker along the pan (same scene point) "

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from ..upscale.color import gaussian_lowpass
 from ..upscale.guard import DEFAULT_SOFTNESS, DEFAULT_THRESHOLD, patch_similarity
 from ..upscale.preupscale import preupscale
+from ._photos import skimage_photo
 
 SOURCES = ("astronaut", "chelsea", "coffee")
 FOREIGN = {"astronaut": "chelsea", "chelsea": "coffee", "coffee": "astronaut"}
@@ -34,11 +35,10 @@ OBJECT = 96
 OBJECT_AT = (70, 83)  # off every power-of-two patch grid
 
 
-def photo(name: str) -> torch.Tensor:
-    """A skimage photo as ``[1, 3, H, W]`` in ``[0, 1]``."""
-    from skimage import data
-
-    return torch.from_numpy(getattr(data, name)().astype("float32") / 255).permute(2, 0, 1)[None].contiguous()
+def foreign_piece(name: str) -> torch.Tensor:
+    """A ``OBJECT``-px piece of another photo, the "invented object"."""
+    return F.interpolate(skimage_photo(name)[:, :, 60:360, 60:360], size=(OBJECT, OBJECT), mode="bilinear",
+                         antialias=True)
 
 
 def _noise(x: torch.Tensor, sigma: float, seed: int) -> torch.Tensor:
@@ -62,7 +62,7 @@ BENIGN = {
 
 def tiles(name: str, up: float) -> list[torch.Tensor]:
     """Three 256 px tiles of the pre-upscaled photo: top-left, centre, bottom-right."""
-    big = preupscale(photo(name), up)
+    big = preupscale(skimage_photo(name), up)
     h, w = big.shape[-2:]
     corners = [(0, 0), ((h - TILE) // 2, (w - TILE) // 2), (h - TILE, w - TILE)]
     return [big[:, :, y:y + TILE, x:x + TILE] for y, x in corners]
@@ -70,8 +70,7 @@ def tiles(name: str, up: float) -> list[torch.Tensor]:
 
 def with_object(tile: torch.Tensor, other: str) -> tuple[torch.Tensor, torch.Tensor]:
     """The tile with a piece of ``other`` pasted in, and the pixel mask of that piece."""
-    piece = F.interpolate(photo(other)[:, :, 60:360, 60:360], size=(OBJECT, OBJECT), mode="bilinear",
-                          antialias=True)
+    piece = foreign_piece(other)
     out, inside = tile.clone(), torch.zeros(1, 1, TILE, TILE)
     y, x = OBJECT_AT
     out[:, :, y:y + OBJECT, x:x + OBJECT] = piece

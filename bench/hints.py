@@ -28,6 +28,7 @@ from ..colorize.hints import hints_from_image_mask, sample_hints
 from ..encoders import create_encoder
 from ..utils.color import lab_to_rgb, rgb_to_lab
 from ..utils.metrics import psnr_rgb
+from ._photos import skimage_photo
 from .levin import levin_colorize
 
 COUNTS = (1, 2, 5, 10, 20, 50, 100, 200)
@@ -38,10 +39,7 @@ METHODS = ("gray", "Levin (baseline)", "ours (edges)", "ours (+ semantic)")
 
 def photo(name: str, size: int = 256) -> torch.Tensor:
     """A ``skimage.data`` photo, centre-cropped to a square and resized to ``[1, 3, size, size]`` sRGB."""
-    from skimage import data
-
-    a = data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(data, name)()
-    x = torch.from_numpy(a[..., :3].copy()).permute(2, 0, 1)[None].float() / 255
+    x = skimage_photo(name)
     h, w = x.shape[-2:]
     s = min(h, w)
     x = x[..., (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]

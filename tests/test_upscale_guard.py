@@ -14,6 +14,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from semantic_restore.bench._photos import skimage_photo as photo
+from semantic_restore.bench.guard import foreign_piece as foreign_object
 from semantic_restore.upscale.color import gaussian_lowpass
 from semantic_restore.upscale.guard import apply_guard, drift_guard, patch_map_to_pixels, patch_similarity
 from semantic_restore.upscale.pipeline import UpscaleSettings, dino_upscale, tile_seed
@@ -36,17 +38,6 @@ def lite0():
     from semantic_restore.encoders import create_encoder
 
     return create_encoder("efficientnet_lite0", device="cpu")
-
-
-def photo(name: str) -> torch.Tensor:
-    from skimage import data
-
-    return torch.from_numpy(getattr(data, name)().astype("float32") / 255).permute(2, 0, 1)[None].contiguous()
-
-
-def foreign_object(name: str) -> torch.Tensor:
-    """A 96x96 piece of another photo."""
-    return F.interpolate(photo(name)[:, :, 60:360, 60:360], size=(96, 96), mode="bilinear", antialias=True)
 
 
 def detail(px: torch.Tensor, seed: int) -> torch.Tensor:
