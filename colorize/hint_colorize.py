@@ -180,23 +180,8 @@ def hint_prior(
 
 
 def _to_rgb(l: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-    """sRGB ``[B, 3, H, W]`` of ``L, ab`` with out-of-gamut chroma shrunk (:func:`clamp_ab_to_gamut`).
-
-    Only the out-of-gamut pixels (usually few) go through the bisection, gathered into a strip.
-    """
-    rgb = lab_to_rgb(merge_l_ab(l, ab), clip=False)
-    bad = ((rgb < -1e-4) | (rgb > 1 + 1e-4)).any(1)  # [B, H, W]
-    if bool(bad.any()):
-        idx = bad.flatten().nonzero().squeeze(1)
-        B, _, H, W = ab.shape
-        pick = lambda t: t.permute(1, 0, 2, 3).reshape(t.shape[1], -1)[:, idx]  # noqa: E731 [C, n]
-        l_bad, ab_bad = pick(l), pick(ab)
-        fixed = lab_to_rgb(merge_l_ab(l_bad[None, :, :, None], clamp_ab_to_gamut(l_bad[None, :, :, None],
-                                                                                  ab_bad[None, :, :, None])))
-        flat = rgb.permute(1, 0, 2, 3).reshape(3, -1)
-        flat[:, idx] = fixed[0, :, :, 0]
-        rgb = flat.reshape(3, B, H, W).permute(1, 0, 2, 3)
-    return rgb.clamp(0, 1).contiguous()
+    """sRGB ``[B, 3, H, W]`` of ``L, ab`` with out-of-gamut chroma shrunk (:func:`clamp_ab_to_gamut`)."""
+    return lab_to_rgb(merge_l_ab(l, clamp_ab_to_gamut(l, ab))).clamp(0, 1).contiguous()
 
 
 def _resize_hints(hints: Hints, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:

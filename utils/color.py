@@ -66,21 +66,26 @@ def clamp_ab_to_gamut(l: torch.Tensor, ab: torch.Tensor, steps: int = 8) -> torc
     """
     tol = 1e-4
 
-    def inside(scale: torch.Tensor) -> torch.Tensor:
-        rgb = _kornia_lab_to_rgb(torch.cat([l, ab * scale], dim=-3), clip=False)
+    def inside(l: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+        rgb = _kornia_lab_to_rgb(torch.cat([l, ab], dim=-3), clip=False)
         return ((rgb >= -tol) & (rgb <= 1 + tol)).all(dim=-3, keepdim=True)
 
-    one = torch.ones_like(l)
-    ok = inside(one)
+    ok = inside(l, ab)
     if bool(ok.all()):
         return ab
-    lo, hi = torch.zeros_like(l), one.clone()
+    # Bisect only the pixels outside the gamut (usually few), gathered into a [3, 1, n] strip.
+    bad = ~ok.squeeze(-3)
+    l_bad = l.squeeze(-3)[bad].view(1, 1, -1)
+    ab_bad = ab.movedim(-3, -1)[bad].T.reshape(2, 1, -1)
+    lo, hi = torch.zeros_like(l_bad), torch.ones_like(l_bad)
     for _ in range(steps):
         mid = (lo + hi) / 2
-        good = inside(mid)
+        good = inside(l_bad, ab_bad * mid)
         lo = torch.where(good, mid, lo)
         hi = torch.where(good, hi, mid)
-    return torch.where(ok, ab, ab * lo)
+    out = ab.clone()
+    out.movedim(-3, -1)[bad] = (ab_bad * lo).reshape(2, -1).T
+    return out
 
 
 class RgbToLab(torch.nn.Module):
