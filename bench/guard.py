@@ -23,7 +23,7 @@ import argparse
 import torch
 import torch.nn.functional as F
 
-from ..upscale.color import gaussian_lowpass
+from ..upscale.tile_color import gaussian_lowpass
 from ..upscale.guard import DEFAULT_SOFTNESS, DEFAULT_THRESHOLD, patch_similarity
 from ..upscale.preupscale import preupscale
 from ._photos import skimage_photo

@@ -4,7 +4,7 @@
 
 Protocol (iColoriT, Yun et al. 2023): each photo is centre-cropped to a square and resized to
 256x256; N hints are drawn as 2x2 cells carrying the cell's mean ab (fixed seed,
-``colorize.hints.sample_hints``); PSNR (RGB; every method keeps the photo's own L) is averaged
+``colorize.hint_sources.sample_hints``); PSNR (RGB; every method keeps the photo's own L) is averaged
 over the photos. Photos: astronaut, chelsea, coffee, rocket, motorcycle (left view), all from
 ``skimage.data``. Methods: gray (ab = 0); Levin (``bench/levin.py``, SciPy sparse direct
 solve); ours without an encoder (``hint_colorize``: luminance edges + luminance/position hint
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..colorize.hint_colorize import hint_colorize
-from ..colorize.hints import hints_from_image_mask, sample_hints
+from ..colorize.hint_sources import hints_from_image_mask, sample_hints
 from ..encoders import create_encoder
 from ..utils.color import lab_to_rgb, rgb_to_lab
 from ..utils.metrics import psnr_rgb

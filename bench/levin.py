@@ -21,7 +21,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spl
 import torch
 
-from ..colorize.hints import Hints
+from ..colorize.hint_sources import Hints
 from ..utils.color import clamp_ab_to_gamut, lab_to_rgb, rgb_to_lab
 
 __all__ = ["levin_ab", "levin_colorize"]

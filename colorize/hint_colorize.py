@@ -47,7 +47,7 @@ from ..utils.checks import check_finite, check_range, check_tensor, input_error
 from ..utils.color import clamp_ab_to_gamut, lab_to_rgb, merge_l_ab, rgb_to_l, rgb_to_lab
 from .correspond import dense_features, grid_to_pixels
 from .guided import joint_bilateral_upsample, resize_area
-from .hints import Hints
+from .hint_sources import Hints
 from .propagate import luminance_affinity, propagate_ab
 
 __all__ = ["hint_colorize", "hint_prior", "pixel_features", "HINT_WEIGHT", "DEFAULT_SMOOTHNESS", "DEFAULT_SIGMA",

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from semantic_restore.nodes import load_nodes
+from semantic_restore.nodes import NODE_CLASS_MAPPINGS
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
@@ -222,7 +222,7 @@ def workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, str]]]]:
 
 
 def main() -> int:
-    classes, _ = load_nodes()
+    classes = NODE_CLASS_MAPPINGS
     out = ROOT / "example_workflows"
     out.mkdir(exist_ok=True)
     for name, (nodes, links) in workflows().items():

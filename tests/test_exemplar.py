@@ -8,7 +8,7 @@ import torch
 
 from semantic_restore.colorize import exemplar_colorize
 from semantic_restore.encoders import create_encoder
-from semantic_restore.nodes.colorize import SemRestoreExemplarColorize
+from semantic_restore.nodes import SemRestoreExemplarColorize
 from semantic_restore.utils.checks import SemRestoreInputError
 from semantic_restore.utils.color import lab_to_rgb, rgb_to_l, rgb_to_lab
 from semantic_restore.utils.metrics import flicker, psnr_rgb

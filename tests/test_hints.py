@@ -11,7 +11,7 @@ import torch
 from semantic_restore.colorize import (Hints, hint_colorize, hints_from_image_mask, hints_from_json,
                                        hints_from_points, sample_hints)
 from semantic_restore.encoders import create_encoder
-from semantic_restore.nodes.hints import SemRestoreHintColorize, SemRestoreSampleHints
+from semantic_restore.nodes import SemRestoreHintColorize, SemRestoreSampleHints
 from semantic_restore.utils.checks import SemRestoreInputError, SemRestoreTypeError
 from semantic_restore.utils.color import rgb_to_l, rgb_to_lab
 from semantic_restore.utils.metrics import psnr_rgb

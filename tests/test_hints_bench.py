@@ -8,7 +8,7 @@ import torch
 
 from semantic_restore.bench import hints as bench_hints
 from semantic_restore.bench.levin import levin_ab, levin_colorize
-from semantic_restore.colorize.hints import Hints, hints_from_image_mask, sample_hints
+from semantic_restore.colorize.hint_sources import Hints, hints_from_image_mask, sample_hints
 
 
 def test_levin_single_hint_fills_everything():

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from semantic_restore.colorize.hint_colorize import hint_colorize, hint_prior
-from semantic_restore.colorize.hints import Hints, hints_from_image_mask, hints_from_points, sample_hints
+from semantic_restore.colorize.hint_sources import Hints, hints_from_image_mask, hints_from_points, sample_hints
 from semantic_restore.utils.checks import SemRestoreInputError
 from semantic_restore.utils.color import clamp_ab_to_gamut, lab_to_rgb, rgb_to_l, rgb_to_lab
 from semantic_restore.utils.metrics import psnr_rgb

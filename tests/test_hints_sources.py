@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from semantic_restore.colorize.hints import (Hints, hints_from_image_mask, hints_from_json, hints_from_points,
+from semantic_restore.colorize.hint_sources import (Hints, hints_from_image_mask, hints_from_json, hints_from_points,
                                              sample_hints)
 from semantic_restore.utils.checks import SemRestoreInputError, SemRestoreTypeError
 from semantic_restore.utils.color import rgb_to_lab

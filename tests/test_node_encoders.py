@@ -6,7 +6,7 @@ import torch
 
 from semantic_restore.encoders import create_encoder
 from semantic_restore.encoders.select import select_references
-from semantic_restore.nodes.encoders import SemRestoreLoadEncoder, SemRestoreSelectReference
+from semantic_restore.nodes import SemRestoreLoadEncoder, SemRestoreSelectReference
 
 
 def _img(a, size=192):

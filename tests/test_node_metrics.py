@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from semantic_restore.nodes.metrics import SemRestoreColorMetrics
+from semantic_restore.nodes import SemRestoreColorMetrics
 
 
 def test_node_returns_string_and_floats():

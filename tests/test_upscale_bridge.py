@@ -189,7 +189,7 @@ def test_anchor_function_through_the_fake_sampler(fake_comfy):
 
 
 def node_inputs(image, **kw):
-    from semantic_restore.nodes.upscale import SemRestoreDinoUpscale
+    from semantic_restore.nodes import SemRestoreDinoUpscale
 
     args = dict(image=image, model=patcher(192), vae=ComfyLikeVAE(8), positive=COND, negative=COND, upscale_by=1.5,
                 denoise=0.3, tile_size=256, tile_overlap=32, seed=7, steps=2, cfg=5.0, sampler_name="euler",
@@ -199,7 +199,7 @@ def node_inputs(image, **kw):
 
 
 def test_node_schema():
-    from semantic_restore.nodes.upscale import NODE_CLASS_MAPPINGS, SemRestoreDinoUpscale
+    from semantic_restore.nodes import NODE_CLASS_MAPPINGS, SemRestoreDinoUpscale
 
     assert "SemRestoreDinoUpscale" in NODE_CLASS_MAPPINGS
     spec = SemRestoreDinoUpscale.INPUT_TYPES()

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from semantic_restore.bench._photos import skimage_photo as photo
 from semantic_restore.bench.guard import foreign_piece as foreign_object
-from semantic_restore.upscale.color import gaussian_lowpass
+from semantic_restore.upscale.tile_color import gaussian_lowpass
 from semantic_restore.upscale.guard import apply_guard, drift_guard, patch_map_to_pixels, patch_similarity
 from semantic_restore.upscale.pipeline import UpscaleSettings, dino_upscale, tile_seed
 from semantic_restore.upscale.preupscale import preupscale

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from semantic_restore.upscale.anchor import make_anchor_function, sigma_weight
-from semantic_restore.upscale.color import gaussian_lowpass, match_low_frequencies
+from semantic_restore.upscale.tile_color import gaussian_lowpass, match_low_frequencies
 from semantic_restore.upscale.conditioning import (
     conditioning_batch,
     crop_conditioning,

@@ -126,7 +126,7 @@ def test_upscale_model_on_real_comfy(comfy_parts):
 def test_node_on_real_comfy(comfy_parts):
     """The node end to end: samplers listed by ComfyUI, encoder loaded by its model management."""
     from semantic_restore.encoders import create_encoder
-    from semantic_restore.nodes.upscale import SemRestoreDinoUpscale
+    from semantic_restore.nodes import SemRestoreDinoUpscale
 
     model, vae = comfy_parts
     spec = SemRestoreDinoUpscale.INPUT_TYPES()["required"]

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from ..utils.checks import check_choice, check_range, check_tensor, check_type, input_error
 from .anchor import make_anchor_function
-from .color import match_low_frequencies
+from .tile_color import match_low_frequencies
 from .conditioning import conditioning_batch, crop_conditioning, tile_fraction_box
 from .guard import DEFAULT_SOFTNESS, DEFAULT_THRESHOLD, apply_guard, drift_guard
 from .preupscale import RESAMPLE_METHODS, preupscale

