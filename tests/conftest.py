@@ -58,3 +58,15 @@ def coffee() -> torch.Tensor:
     from skimage import data
 
     return to_bchw(data.coffee())
+
+
+@pytest.fixture(scope="session")
+def official_layouts():
+    """``tests/official_layouts.py`` (key layouts of official checkpoints, seeded random weights)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("semrestore_official_layouts",
+                                                  os.path.join(os.path.dirname(__file__), "official_layouts.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
