@@ -65,11 +65,12 @@ def run(args: argparse.Namespace) -> int:
     target = read_image(args.target, "target").to(device)
 
     from ..colorize import exemplar_colorize, hint_colorize, hints_from_image_mask, hints_from_points
-    from ..encoders import DEFAULT_ENCODER, create_encoder
+    from ..encoders import create_encoder, default_encoder
     from ..utils.paths import default_search_dirs
 
     search_dirs = default_search_dirs([args.models_dir] if args.models_dir else [])
-    encoder = create_encoder(args.encoder or DEFAULT_ENCODER, device=device, search_dirs=search_dirs)
+    encoder = create_encoder(args.encoder, device=device, search_dirs=search_dirs) if args.encoder else \
+        default_encoder("colorize", device, search_dirs)[0]
 
     rgb, confidence = target, None
     if args.reference:

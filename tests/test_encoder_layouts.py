@@ -77,14 +77,14 @@ def reference_outputs(official_layouts):
     return load_file(official_layouts.REFERENCE_OUTPUTS)
 
 
-def _check_against_reference(official_layouts, enc, ref: dict, prefix: str) -> None:
+def _check_against_reference(official_layouts, enc, ref: dict, prefix: str, tol: dict | None = None) -> None:
     """Our encoder at 518 px (no position resize) vs what the publisher's model gave (one pass;
     the class token reaches every patch token through attention)."""
     dense = enc.dense(official_layouts.reference_input(), ["block3", "last"])
     pos = list(official_layouts.REFERENCE_PATCHES)
     for layer in ("block3", "last"):
-        got = dense[layer].flatten(2).transpose(1, 2)[:, pos]
-        torch.testing.assert_close(got, ref[f"{prefix}/{layer}"], atol=2e-4, rtol=1e-3)
+        got = dense[layer].flatten(2).transpose(1, 2)[:, pos].float().cpu()
+        torch.testing.assert_close(got, ref[f"{prefix}/{layer}"], **(tol or dict(atol=2e-4, rtol=1e-3)))
 
 
 def _timm_reference(name: str, sd: dict):
@@ -100,21 +100,23 @@ def _timm_reference(name: str, sd: dict):
 
 @pytest.mark.parametrize("name, fmt", [("dinov2_vits14", "pth"), ("dinov2_vits14_reg", "pth"),
                                        ("dinov2_vits14_reg", "safetensors")])
-def test_dinov2_official_layout(tmp_path, official_layouts, reference_outputs, name, fmt):
+def test_dinov2_official_layout(tmp_path, official_layouts, reference_outputs, name, fmt, device, dtype, tol):
     file, _ = _DINO_CASES[name]
     spec = official_layouts.layouts()[f"official/{file}"]
     assert ("register_tokens" in dict(spec)) == name.endswith("_reg")
     assert dict(spec)["pos_embed"] == [1, 1 + 37 * 37, 384]  # class token + 518 px grid, registers have none
     sd = official_layouts.random_state_dict(spec, seed=1)
-    enc = create_encoder(name, weights=_save(sd, tmp_path / file.rsplit(".", 1)[0], fmt))
-    _check_against_reference(official_layouts, enc, reference_outputs, "official/" + file.replace("_pretrain.pth", ""))
+    enc = create_encoder(name, weights=_save(sd, tmp_path / file.rsplit(".", 1)[0], fmt), device=device, dtype=dtype)
+    _check_against_reference(official_layouts, enc, reference_outputs, "official/" + file.replace("_pretrain.pth", ""),
+                             tol)
     # a non-square size, where the position embedding is resized: timm's own loader agrees
     timm_model = _timm_reference(name, sd)
     with torch.no_grad():
-        ref = timm_model.forward_features(enc.prepare(X))
-    torch.testing.assert_close(enc.embed(X), torch.nn.functional.normalize(ref[:, 0], dim=-1), atol=2e-5, rtol=1e-4)
-    torch.testing.assert_close(enc.dense(X).flatten(2).transpose(1, 2),
-                               ref[:, timm_model.num_prefix_tokens:], atol=2e-5, rtol=1e-4)
+        ref = timm_model.forward_features(enc.prepare(X).float().cpu())
+    close = tol if dtype != torch.float32 else dict(atol=2e-5, rtol=1e-4)
+    torch.testing.assert_close(enc.embed(X).cpu(), torch.nn.functional.normalize(ref[:, 0], dim=-1), **close)
+    torch.testing.assert_close(enc.dense(X).flatten(2).transpose(1, 2).float().cpu(),
+                               ref[:, timm_model.num_prefix_tokens:], **close)
 
 
 @pytest.mark.parametrize("name, names", [("dinov2_vits14", "transformers_legacy"),
