@@ -14,7 +14,6 @@ Only the hints' chroma (LAB ``ab``) is used; the image being colorized keeps its
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..utils.checks import (SemRestoreTypeError, check_batch_compatible, check_range, check_same_spatial,
-                            check_tensor, check_type, input_error)
+                            check_tensor, check_type, input_error, parse_json)
 from ..utils.color import lab_to_rgb, rgb_to_lab
 
 logger = logging.getLogger(__name__)
@@ -206,14 +205,9 @@ def hints_from_points(points: Any, height: int, width: int) -> Hints:
 def hints_from_json(text: str, height: int, width: int) -> Hints:
     """:func:`hints_from_points` from a JSON string (an empty or blank string gives empty hints)."""
     check_type(text, str, "points")
-    if not text.strip():
+    if not text.strip().lstrip("\ufeff"):
         return Hints.empty(height, width)
-    try:
-        points = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise input_error("points", f"JSON like {_POINT_FORMAT}",
-                          f"invalid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
-    return hints_from_points(points, height, width)
+    return hints_from_points(parse_json(text, "points", f"JSON like {_POINT_FORMAT}"), height, width)
 
 
 @torch.no_grad()
