@@ -33,6 +33,8 @@ __all__ = [
     "check_device",
     "parse_json",
     "MAX_JSON_DEPTH",
+    "check_encoder",
+    "check_features",
 ]
 
 
@@ -267,3 +269,23 @@ def parse_json(text: str, name: str, expected: str) -> Any:
                           f"invalid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
     except RecursionError:  # belt and braces: a depth the scan above missed
         raise input_error(name, expected, "JSON nested too deeply to read") from None
+
+
+def check_encoder(encoder: Any, name: str = "encoder") -> None:
+    """An encoder object (``dense``/``embed`` methods, e.g. from ``create_encoder``), not None."""
+    if encoder is None:
+        raise input_error(name, "an encoder", "None",
+                          "Pass create_encoder('efficientnet_lite0') (the offline default) or connect Load Encoder.")
+    if not callable(getattr(encoder, "dense", None)):
+        raise SemRestoreTypeError(_message(name, "an encoder with a dense() method (from create_encoder)",
+                                           describe(encoder), None))
+
+
+def check_features(x: torch.Tensor, encoder_name: str) -> None:
+    """Encoder output must be finite; NaN here means the encoder, not the image (checked before)."""
+    if not bool(torch.isfinite(x).all()):
+        raise input_error(
+            "encoder", "finite features", f"{int((~torch.isfinite(x)).sum())} NaN or infinite values from "
+            f"{encoder_name}",
+            "Its weights hold NaN or overflow in this precision: re-download the weight file, or load it in fp32.",
+        )
