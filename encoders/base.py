@@ -63,7 +63,7 @@ class Encoder(nn.Module):
     def dtype(self) -> torch.dtype:
         return next(self.parameters()).dtype
 
-    def prepare(self, x: torch.Tensor, name: str = "x") -> torch.Tensor:
+    def prepare(self, x: torch.Tensor, name: str = "image") -> torch.Tensor:
         """Check, replicate gray to RGB, normalise, pad to the patch multiple; model dtype/device."""
         check_tensor(x, name, ndim=4)
         if x.shape[1] not in (1, 3):
