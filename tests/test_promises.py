@@ -177,3 +177,62 @@ def test_blend_normalised_where_three_tiles_overlap():
     for t in plan.tiles:
         blender.add(t, crop_tile(canvas, t))
     torch.testing.assert_close(blender.result(), x, atol=1e-6, rtol=0)
+
+
+def test_upscale_node_passes_guard_knobs_and_returns_the_drift_mask(fake_comfy, enc, cat):
+    import comfy.model_patcher
+
+    from semantic_restore import comfy_bridge
+    from semantic_restore.upscale.pipeline import UpscaleSettings, dino_upscale
+
+    class Format:
+        latent_channels, scale_factor, latent_dimensions = 192, 1.0, 2
+
+        def process_in(self, x):
+            return x
+
+        def process_out(self, x):
+            return x
+
+    class Model:
+        latent_format = Format()
+
+        def fake_denoise(self, x, sigma, clean):  # "invents": every tile comes back upside down
+            return clean.flip(-2)
+
+    class VAE:  # exact pixel-unshuffle codec, comfy/sd.py method names
+        downscale_ratio = upscale_ratio = 8
+        latent_channels = 192
+
+        def spacial_compression_encode(self):
+            return 8
+
+        def spacial_compression_decode(self):
+            return 8
+
+        def encode(self, pixels):
+            return torch.nn.functional.pixel_unshuffle(pixels.movedim(-1, 1), 8)
+
+        def decode(self, latent, vae_options={}):
+            return torch.nn.functional.pixel_shuffle(latent, 8).movedim(1, -1)
+
+    image = cat[..., :64, :96]
+    model, vae, cond = comfy.model_patcher.ModelPatcher(Model(), "cpu", "cpu"), VAE(), [[torch.zeros(1, 77, 768), {}]]
+    knobs = dict(upscale_by=1.5, denoise=1.0, tile_size=64, tile_overlap=16, seed=3, steps=2, cfg=1.0,
+                 sampler_name="euler", scheduler="normal", dino_strength=0.8, guidance="drift_guard",
+                 drift_threshold=0.9, color_correction=False)
+    out, mask, report = nodes.SemRestoreDinoUpscale().execute(_img(image), model, vae, cond, cond, encoder=enc, **knobs)
+
+    def core(**change):
+        s = UpscaleSettings(**{**knobs, **change})
+        return dino_upscale(image, model=model, vae=vae, positive=cond, negative=cond, bridge=comfy_bridge,
+                            settings=s, encoder=enc)
+
+    ref = core()
+    torch.testing.assert_close(out, _img(ref.image), atol=1e-6, rtol=0)
+    torch.testing.assert_close(mask, ref.drift_mask[:, 0], atol=1e-6, rtol=0)
+    assert float(mask.max()) > 0.1  # the guard acted (denoise 1 re-draws everything), and the node says where
+    assert "threshold 0.9" in report and "dino_strength 0.8" in report
+    for change in (dict(dino_strength=0.5), dict(drift_threshold=0.3)):
+        other = core(**change)
+        assert float((other.drift_mask - ref.drift_mask).abs().max()) > 1e-3, change
