@@ -65,6 +65,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("colorize: expected --reference REF and/or hints (--hint-image with --hint-mask, or --hints), got none.")
     if bool(args.hint_image) != bool(args.hint_mask):
         raise ValueError("--hint-image and --hint-mask: expected both, got only one. Pass the mask that marks the hint pixels.")
+    if args.confidence and not args.reference:
+        raise ValueError("--confidence: expected --reference as well (the confidence map comes from exemplar matching), "
+                         "got hints only. Drop --confidence or add a reference photo.")
     check_outputs([(args.output, "--output"), (args.confidence, "--confidence")], args.overwrite)
     device = _device(args.device)
     target = read_image(args.target, "TARGET").to(device)

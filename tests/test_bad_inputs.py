@@ -321,6 +321,8 @@ def _cli_cases(d):
         "device cuda": (["colorize", photo, "-o", out, "--device", "cuda", *ref], "--device"),
         "encoder unknown": (["colorize", photo, "-o", out, "--encoder", "nope", *ref], "--encoder"),
         "strength": (["colorize", photo, "-o", out, "--strength", "5", *ref], "--strength"),
+        "confidence without reference": (["colorize", photo, "-o", out, "--confidence", str(d / "out" / "c.png"),
+                                          "--hints", str(d / "outside.json")], "--confidence"),
         "hint image alone": (["colorize", photo, "-o", out, "--hint-image", photo], "--hint-image"),
         "hint mask black": (["colorize", photo, "-o", out, "--hint-image", photo, "--hint-mask", str(d / "black.png")],
                             "--hint-mask"),
