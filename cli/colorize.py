@@ -11,7 +11,7 @@ import os
 
 import torch
 
-from .io import check_output_path, read_image, read_json, read_mask, write_image
+from .io import check_outputs, read_image, read_json, read_mask, write_images
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resolution", type=int, default=None, help="longest side the matching runs at (default: the core's)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to run (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT (and the confidence file) if they exist")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, flag_names=FLAG_NAMES)
+
+
+# Core error messages name the argument of the core function; the CLI user set a flag.
+FLAG_NAMES = {"image": "TARGET", "target": "TARGET", "reference": "--reference", "hint image": "--hint-image",
+              "hint mask": "--hint-mask", "hint_image": "--hint-image", "hint_mask": "--hint-mask", "points": "--hints",
+              "hints": "--hints", "strength": "--strength", "temperature": "--temperature",
+              "resolution": "--resolution", "encoder": "--encoder", "device": "--device"}
 
 
 def namespace(**kwargs: object) -> argparse.Namespace:
@@ -58,11 +65,12 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("colorize: expected --reference REF and/or hints (--hint-image with --hint-mask, or --hints), got none.")
     if bool(args.hint_image) != bool(args.hint_mask):
         raise ValueError("--hint-image and --hint-mask: expected both, got only one. Pass the mask that marks the hint pixels.")
-    check_output_path(args.output, args.overwrite)
-    if args.confidence:
-        check_output_path(args.confidence, args.overwrite)
+    if args.confidence and not args.reference:
+        raise ValueError("--confidence: expected --reference as well (the confidence map comes from exemplar matching), "
+                         "got hints only. Drop --confidence or add a reference photo.")
+    check_outputs([(args.output, "--output"), (args.confidence, "--confidence")], args.overwrite)
     device = _device(args.device)
-    target = read_image(args.target, "target").to(device)
+    target = read_image(args.target, "TARGET").to(device)
 
     from ..colorize import exemplar_colorize, hint_colorize, hints_from_image_mask, hints_from_points
     from ..encoders import DEFAULT_ENCODER, create_encoder
@@ -73,23 +81,24 @@ def run(args: argparse.Namespace) -> int:
 
     rgb, confidence = target, None
     if args.reference:
-        refs = [read_image(r, "reference").to(device) for r in args.reference]
+        refs = [read_image(r, "--reference").to(device) for r in args.reference]
         options = {k: v for k, v in (("temperature", args.temperature), ("resolution", args.resolution)) if v is not None}
         result = exemplar_colorize(target, refs, encoder, strength=args.strength, **options)
         rgb, confidence = result.rgb, result.confidence
     hints = None
     if args.hint_image:
-        hint_rgb = read_image(args.hint_image, "hint image").to(device)
-        hints = hints_from_image_mask(hint_rgb, read_mask(args.hint_mask, "hint mask").to(device))
+        hint_rgb = read_image(args.hint_image, "--hint-image").to(device)
+        hints = hints_from_image_mask(hint_rgb, read_mask(args.hint_mask, "--hint-mask").to(device))
     if args.hints:
-        points = hints_from_points(read_json(args.hints, "hints"), height=target.shape[-2], width=target.shape[-1])
+        points = hints_from_points(read_json(args.hints, "--hints", "a JSON list of points"), height=target.shape[-2], width=target.shape[-1])
         hints = points if hints is None else hints.merge(points)
     if hints is not None:
         rgb = hint_colorize(target, hints, base_rgb=rgb if args.reference else None, base_confidence=confidence, encoder=encoder)
 
-    write_image(rgb, args.output, overwrite=args.overwrite)
+    outputs = [(rgb, args.output, "--output")]
     if args.confidence and confidence is not None:
-        write_image(confidence, args.confidence, overwrite=args.overwrite)
+        outputs.append((confidence, args.confidence, "--confidence"))
+    write_images(outputs, overwrite=args.overwrite)
     if getattr(args, "report", False):
         print(f"wrote {os.path.abspath(args.output)} ({target.shape[-1]}x{target.shape[-2]})")
         if args.confidence and confidence is not None:
