@@ -182,6 +182,7 @@ def read_frames(info: VideoInfo) -> Iterator[DecodedFrame]:
     path = info.path
     count = 0
     last_pts: int | None = None
+    last_seconds: float | None = None
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -191,7 +192,8 @@ def read_frames(info: VideoInfo) -> Iterator[DecodedFrame]:
                 if pts is not None and last_pts is not None and pts <= last_pts:
                     pts = None  # non-monotonic (AVI with B-frames): the caller falls back to index / fps
                 yield DecodedFrame(count, pts, _to_tensor(frame, info.bit_depth))
-                last_pts = frame.pts if frame.pts is not None else last_pts
+                if frame.pts is not None:
+                    last_pts, last_seconds = frame.pts, float(frame.pts * info.time_base)
                 count += 1
         except av.error.FFmpegError as exc:
             raise input_error(_name(path), "a complete, decodable video",
@@ -200,25 +202,30 @@ def read_frames(info: VideoInfo) -> Iterator[DecodedFrame]:
     if count == 0:
         raise input_error(_name(path), "at least one video frame", "zero frames",
                           "The file is empty or truncated; re-export it.")
-    _check_complete(info, count)
+    _check_complete(info, count, last_seconds)
 
 
-def _check_complete(info: VideoInfo, count: int) -> None:
+def _check_complete(info: VideoInfo, count: int, last_seconds: float | None) -> None:
     """Decoding stopped silently before the stored length: the file was cut short."""
-    expected = info.expected_frames
-    if expected is None:
-        return
-    # Stored counts are exact; durations may include an audio tail or VFR rounding, so allow slack.
-    slack = 0 if info.frames else (0.1 if info.duration_from_stream else 0.25) * expected + 1
-    if count < expected - slack:
-        raise input_error(_name(info.path), f"{expected} frames (its stored length)", f"only {count} decodable frames",
+    truncated = False
+    if info.frames:  # a stored frame count is exact
+        truncated = count < info.frames
+        expected = f"{info.frames} frames (its stored length)"
+    elif info.duration and last_seconds is not None:
+        # Durations may include an audio tail (container) or end-of-stream rounding: allow slack.
+        end = last_seconds + 1 / float(info.fps)
+        truncated = end < info.duration * (0.9 if info.duration_from_stream else 0.75) - 0.05
+        expected = f"{info.duration:.2f} s of video (its stored duration)"
+    if truncated:
+        got = f"only {count} decodable frames" + (f" ({last_seconds:.2f} s)" if last_seconds is not None else "")
+        raise input_error(_name(info.path), expected, got,
                           "The file is truncated (an interrupted download or copy?); re-export or re-download it.")
 
 
 @dataclass(frozen=True)
 class EncodeSettings:
     """How to encode: ``codec`` None = H.264 (VP9 for .webm); ``crf`` None = the codec's default
-    high quality; ``lossless`` = FFV1 in RGB (needs .mkv, .avi or .mov)."""
+    high quality; ``lossless`` = FFV1 in RGB (.mkv plays most widely)."""
 
     codec: str | None = None
     crf: int | None = None
