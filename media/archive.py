@@ -8,7 +8,7 @@ video; tests pass a plain image operation.
 
 Guarantees:
 
-* every output is written to a hidden ``.NAME.partial.EXT`` beside its final name and renamed when
+* every output is written to a hidden ``.NAME.partial-ID.EXT`` beside its final name and renamed when
   ``process`` returns, so an interrupted run never leaves a file that looks finished; stale
   partial files of a killed run are removed when the folder is run again;
 * an existing output is replaced only with ``overwrite=True``, or on ``resume`` when the manifest
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from .manifest import DONE, FAILED, MANIFEST_NAME, PENDING, Manifest, settings_f
 logger = logging.getLogger(__name__)
 
 __all__ = ["STILL_EXTENSIONS", "VIDEO_EXTENSIONS", "ArchiveJob", "FileOutcome", "ArchiveSummary", "plan_archive",
-           "partial_path", "process_one", "run_archive"]
+           "partial_path", "is_partial_of", "remove_stale_partials", "process_one", "run_archive"]
 
 STILL_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm"})
@@ -114,11 +115,40 @@ def plan_archive(input_dir: str, output_dir: str) -> tuple[list[ArchiveJob], lis
     return jobs, sorted(ignored)
 
 
+PARTIAL_MARK = ".partial-"
+
+
 def partial_path(dst: str) -> str:
-    """Where ``dst`` is written until it is complete: hidden, same folder, same extension."""
+    """A fresh name ``dst`` is written under until complete: hidden, same folder and extension, unique per call.
+
+    Unique (pid + random) so that a worker left running by a killed driver can never rename a
+    file another worker is still writing.
+    """
     folder, name = os.path.split(dst)
     root, ext = os.path.splitext(name)
-    return os.path.join(folder, f".{root}.partial{ext}")
+    return os.path.join(folder, f".{root}{PARTIAL_MARK}{os.getpid()}-{secrets.token_hex(3)}{ext}")
+
+
+def is_partial_of(name: str, dst: str) -> bool:
+    """True if the file ``name`` (in ``dst``'s folder) is a partial output of ``dst`` (ours or nested ones)."""
+    stem = os.path.splitext(os.path.basename(dst))[0]
+    return name.startswith(".") and PARTIAL_MARK in name and name.lstrip(".").startswith(f"{stem}{PARTIAL_MARK}")
+
+
+def remove_stale_partials(jobs: Iterable[ArchiveJob]) -> list[str]:
+    """Delete partial outputs a killed run left beside the jobs' outputs; returns their paths."""
+    by_folder: dict[str, list[str]] = {}
+    for job in jobs:
+        by_folder.setdefault(os.path.dirname(job.dst), []).append(job.dst)
+    removed = []
+    for folder, dsts in by_folder.items():
+        if not os.path.isdir(folder):
+            continue
+        for name in os.listdir(folder):
+            if any(is_partial_of(name, dst) for dst in dsts):
+                os.remove(os.path.join(folder, name))
+                removed.append(os.path.join(folder, name))
+    return removed
 
 
 def _one_line(exc: BaseException) -> str:
@@ -136,8 +166,6 @@ def process_one(job: ArchiveJob, process: Process) -> FileOutcome:
     tmp = partial_path(job.dst)
     try:
         os.makedirs(os.path.dirname(job.dst), exist_ok=True)
-        if os.path.exists(tmp):
-            os.remove(tmp)
         process(job.src, tmp)
         if not os.path.isfile(tmp) or os.path.getsize(tmp) == 0:
             raise RuntimeError(f"the colorizer wrote no output for {job.rel!r}")
@@ -186,9 +214,9 @@ def run_archive(input_dir: str, output_dir: str, make_process: Callable[[], Proc
     manifest = Manifest.load(os.path.join(output_dir, MANIFEST_NAME))
     summary = ArchiveSummary(ignored=ignored, manifest=manifest.path)
     todo: dict[str, ArchiveJob] = {}
+    for path in remove_stale_partials(jobs):
+        logger.info("removed %s, a partial output of an interrupted run", path)
     for job in jobs:
-        if os.path.exists(partial_path(job.dst)):  # left by a killed run
-            os.remove(partial_path(job.dst))
         reason = manifest.redo_reason(job.rel, job.src, job.dst, fingerprint) if resume else "new run"
         if reason is None:
             summary.skipped.append(job.rel)

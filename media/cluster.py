@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..utils.checks import input_error
-from .archive import ArchiveJob, Executor, FileOutcome, Process, partial_path, process_one
+from .archive import ArchiveJob, Executor, FileOutcome, Process, process_one, remove_stale_partials
 
 logger = logging.getLogger(__name__)
 
@@ -115,14 +115,13 @@ def ray_executor(address: str | None = None, workers: int | None = None, *, torc
                     actors.remove(actor)
                     actor = actor_cls.remote(make_process, torch_threads)
                     actors.append(actor)
-                yield outcome
-                if queue:
+                if queue:  # keep the worker busy while the driver records the outcome
                     submit(actor)
+                yield outcome
         finally:
-            for ref, (actor, job) in running.items():
+            for actor, _ in running.values():
                 ray.kill(actor)
-                if os.path.exists(partial_path(job.dst)):
-                    os.remove(partial_path(job.dst))
+            remove_stale_partials(job for _, job in running.values())
             if connected:
                 ray.shutdown()
 

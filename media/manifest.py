@@ -119,13 +119,15 @@ class Manifest:
         return os.path.relpath(os.path.abspath(output), os.path.dirname(os.path.abspath(self.path))).replace(os.sep, "/")
 
     def owns_output(self, rel: str, output: str) -> bool:
-        """True when ``output`` is the file this manifest recorded as ``rel``'s finished output.
+        """True when ``output`` is the file this manifest recorded as ``rel``'s output (done, or pending).
 
         A folder run may then replace it (settings changed, size damaged) without ``--overwrite``:
-        it is the run's own file, not the user's.
+        it is the run's own file, not the user's. ``pending`` counts too: a file that existed before
+        a run is recorded as failed ("exists"), so an output beside a pending entry was published by
+        that run after its last manifest write (a worker finishing after its driver was killed).
         """
         entry = self.entries.get(rel)
-        return entry is not None and entry.status == DONE and entry.output == self._rel_output(output) \
+        return entry is not None and entry.status in (DONE, PENDING) and entry.output == self._rel_output(output) \
             and os.path.isfile(output)
 
     def mark(self, rel: str, status: str, *, source: str, output: str, fingerprint: str,

@@ -111,8 +111,7 @@ def test_bad_file_is_reported_skipped_and_listed(archive, tmp_path):
     assert list(summary.failed) == ["films/broken.avi"]
     assert "truncated" in summary.failed["films/broken.avi"] and "\n" not in summary.failed["films/broken.avi"]
     assert any("films/broken.avi" in line and "truncated" in line for line in summary.lines())
-    assert not os.path.exists(os.path.join(out, "films", "broken.avi"))
-    assert not os.path.exists(partial_path(os.path.join(out, "films", "broken.avi")))
+    assert sorted(_tree(out)) == sorted(MEDIA + [MANIFEST_NAME])  # no output, no partial file for it
     entry = Manifest.load(os.path.join(out, MANIFEST_NAME)).entries["films/broken.avi"]
     assert entry.status == "failed" and "truncated" in entry.error
 
@@ -183,8 +182,7 @@ def test_interrupted_run_leaves_nothing_partial_and_resumes_identically(archive,
     calls: list[str] = []
     with pytest.raises(KeyboardInterrupt):
         _run(archive, out, calls, process=Invert(calls, interrupt_at=4))   # 4th file: films/reel1.mp4
-    assert not os.path.exists(os.path.join(out, "films", "reel1.mp4"))
-    assert not os.path.exists(partial_path(os.path.join(out, "films", "reel1.mp4")))
+    assert sorted(_tree(out)) == sorted(MEDIA[:3] + [MANIFEST_NAME])  # reel1 half-written: nothing of it left
     statuses = {rel: e.status for rel, e in Manifest.load(os.path.join(out, MANIFEST_NAME)).entries.items()}
     assert statuses == {"1950s/b.png": "done", "1950s/deep/c.png": "done", "a.png": "done",
                         "films/reel1.mp4": "pending", "films/reel2.MKV": "pending"}
@@ -199,6 +197,18 @@ def test_stale_partial_file_of_a_killed_run_is_removed(archive, tmp_path):
     _write(stale, b"half a reel")
     summary, _ = _run(archive, out)
     assert not os.path.exists(stale) and sorted(summary.done) == MEDIA
+
+
+def test_resume_replaces_an_output_published_after_the_last_manifest_write(archive, tmp_path):
+    # a Ray worker may finish and rename its file after its driver was killed: the manifest still
+    # says pending, the output exists; resume must redo it rather than call it the user's file
+    out = str(tmp_path / "out")
+    _run(archive, out)
+    manifest = Manifest.load(os.path.join(out, MANIFEST_NAME))
+    manifest.entries["a.png"].status = "pending"
+    manifest.save()
+    summary, calls = _run(archive, out, resume=True)
+    assert calls == ["a.png"] and summary.done == ["a.png"] and summary.failed == {}
 
 
 def test_process_that_writes_nothing_fails_the_file(archive, tmp_path):
