@@ -214,7 +214,7 @@ def run_archive(input_dir: str, output_dir: str, make_process: Callable[[], Proc
     manifest = Manifest.load(os.path.join(output_dir, MANIFEST_NAME))
     summary = ArchiveSummary(ignored=ignored, manifest=manifest.path)
     todo: dict[str, ArchiveJob] = {}
-    for path in remove_stale_partials(jobs):
+    for path in remove_stale_partials(jobs) + manifest.remove_stale_temps():
         logger.info("removed %s, a partial output of an interrupted run", path)
     for job in jobs:
         reason = manifest.redo_reason(job.rel, job.src, job.dst, fingerprint) if resume else "new run"

@@ -59,7 +59,9 @@ def _connect(ray: Any, address: str | None, workers: int | None, init_options: d
     if ray.is_initialized():
         return False
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
-    if address is None and workers:  # a fresh local Ray: no more CPUs than workers asked for
+    if address is None:
+        address = os.environ.get("RAY_ADDRESS") or "local"
+    if address == "local" and workers:  # a fresh Ray on this machine: as many CPUs as workers
         options["num_cpus"] = workers
     options.update(init_options)
     try:
@@ -76,8 +78,8 @@ def ray_executor(address: str | None = None, workers: int | None = None, *, torc
     """An executor running each job on a pool of Ray actors.
 
     Args:
-        address: a Ray cluster (``HOST:PORT``, ``auto``, ``ray://...``); ``None`` starts a local Ray
-            (or joins ``RAY_ADDRESS`` if set).
+        address: a Ray cluster (``HOST:PORT``, ``auto``, ``ray://...``); ``None`` joins ``RAY_ADDRESS``
+            if set, else starts a Ray on this machine only.
         workers: number of actors; default one per CPU of the cluster (per GPU with ``num_gpus``).
         torch_threads: torch threads inside each actor (1 keeps outputs bit-reproducible).
         actor_options: resources per actor, e.g. ``{"num_cpus": 1}`` (default) or ``{"num_gpus": 1}``.
@@ -91,12 +93,13 @@ def ray_executor(address: str | None = None, workers: int | None = None, *, torc
             return
         connected = _connect(ray, address, workers, dict(init_options or {}))
         actor_cls = ray.remote(**per_actor)(ColorizeWorker)
+        actors: list[Any] = []
+        queue, running = deque(jobs), {}
         try:
             count = workers or _default_workers(ray, per_actor)
-            actors = [actor_cls.remote(make_process, torch_threads) for _ in range(max(1, min(count, len(jobs))))]
+            actors += [actor_cls.remote(make_process, torch_threads) for _ in range(max(1, min(count, len(jobs))))]
             _wait_ready(ray, actors)
             logger.info("Ray: %d workers for %d files", len(actors), len(jobs))
-            queue, running = deque(jobs), {}
 
             def submit(actor: Any) -> None:
                 job = queue.popleft()
@@ -111,15 +114,16 @@ def ray_executor(address: str | None = None, workers: int | None = None, *, torc
                 try:
                     outcome = ray.get(ref)
                 except ray.exceptions.RayActorError as exc:  # the worker process died on this file
-                    outcome = FileOutcome(job.rel, f"the Ray worker died on this file ({type(exc).__name__})")
-                    actors.remove(actor)
-                    actor = actor_cls.remote(make_process, torch_threads)
-                    actors.append(actor)
+                    outcome = FileOutcome(job.rel, f"the Ray worker died on this file ({type(exc).__name__}: "
+                                                   "out of memory, or a crash in a decoder)")
+                    if queue:
+                        actor = actor_cls.remote(make_process, torch_threads)
+                        actors.append(actor)
                 if queue:  # keep the worker busy while the driver records the outcome
                     submit(actor)
                 yield outcome
-        finally:
-            for actor, _ in running.values():
+        finally:  # normal end, Ctrl-C, or an error: stop the workers, drop what they were writing
+            for actor in actors:
                 ray.kill(actor)
             remove_stale_partials(job for _, job in running.values())
             if connected:

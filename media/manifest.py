@@ -83,11 +83,20 @@ class Manifest:
                               "Delete it to start over, or run without --resume into an empty folder.") from None
         return cls(path, entries)
 
+    def remove_stale_temps(self) -> list[str]:
+        """Delete temp files of a save that a kill interrupted (call only when no run is writing)."""
+        folder, name = os.path.split(os.path.abspath(self.path))
+        stale = [os.path.join(folder, f) for f in (os.listdir(folder) if os.path.isdir(folder) else [])
+                 if f.startswith(f"{name}.") and f.endswith(".tmp")]
+        for path in stale:
+            os.remove(path)
+        return stale
+
     def save(self) -> None:
         """Write the manifest atomically (temp file in the same folder, fsync, rename)."""
         data = {"format": _FORMAT, "files": {rel: asdict(e) for rel, e in sorted(self.entries.items())}}
-        folder = os.path.dirname(os.path.abspath(self.path))
-        fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".tmp", dir=folder)
+        folder, name = os.path.split(os.path.abspath(self.path))
+        fd, tmp = tempfile.mkstemp(prefix=f"{name}.", suffix=".tmp", dir=folder)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(data, f, indent=1, sort_keys=True)

@@ -1,10 +1,11 @@
 """Driver for tests/test_cluster_ray.py: one folder run, locally or on a Ray cluster, in its own process.
 
-    python tests/ray_archive_driver.py IN OUT [--ray ADDRESS] [--workers N] [--resume]
+    python tests/ray_archive_driver.py IN OUT [--ray ADDRESS] [--workers N] [--resume] [--summary FILE.json]
 
 The per-file function (defined here, so Ray ships it to the workers by value) blurs a PNG with a
 seeded torch convolution and writes it in two halves with ``SLOW`` seconds between them, so a
-kill can land in the middle of a write. Prints the summary as JSON on stdout.
+kill can land in the middle of a write; on a Ray worker, a file named ``*crash*`` kills the worker
+process. Writes the summary as JSON to ``--summary``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import time
 
 
 def blur_png(src: str, dst: str) -> None:
+    if "crash" in os.path.basename(src) and "ray" in sys.modules and sys.modules["ray"].is_initialized():
+        os._exit(3)  # a worker process dying on a file (decoder segfault, OOM kill), on Ray only
     import numpy as np
     import torch
     from PIL import Image
@@ -48,6 +51,7 @@ def main() -> int:
     p.add_argument("--ray", default=None)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--summary", help="write the summary here as JSON")
     args = p.parse_args()
 
     from semantic_restore.media.archive import run_archive
@@ -60,7 +64,9 @@ def main() -> int:
         torch.set_num_threads(1)
     summary = run_archive(args.input, args.output, make_process, settings={"kernel_seed": 0}, resume=args.resume,
                           executor=executor)
-    json.dump({"done": summary.done, "skipped": summary.skipped, "failed": summary.failed}, sys.stdout)
+    if args.summary:
+        with open(args.summary, "w", encoding="utf-8") as f:
+            json.dump({"done": summary.done, "skipped": summary.skipped, "failed": summary.failed}, f)
     return 0
 
 

@@ -191,12 +191,15 @@ def test_interrupted_run_leaves_nothing_partial_and_resumes_identically(archive,
     assert _tree(out) == {k: v for k, v in _tree(reference).items()}  # manifests equal too: same sizes
 
 
-def test_stale_partial_file_of_a_killed_run_is_removed(archive, tmp_path):
+def test_stale_partial_files_of_a_killed_run_are_removed(archive, tmp_path):
     out = str(tmp_path / "out")
-    stale = partial_path(os.path.join(out, "films", "reel2.MKV"))
-    _write(stale, b"half a reel")
+    stale = [partial_path(os.path.join(out, "films", "reel2.MKV")),
+             os.path.join(out, f"{MANIFEST_NAME}.x1y2.tmp"),           # a manifest save cut short
+             os.path.join(out, "films", "keep.partial-1-2.mp4")]        # not hidden: not ours
+    for path in stale:
+        _write(path, b"half")
     summary, _ = _run(archive, out)
-    assert not os.path.exists(stale) and sorted(summary.done) == MEDIA
+    assert [os.path.exists(p) for p in stale] == [False, False, True] and sorted(summary.done) == MEDIA
 
 
 def test_resume_replaces_an_output_published_after_the_last_manifest_write(archive, tmp_path):
@@ -253,3 +256,14 @@ def test_fingerprint_depends_on_every_setting_not_on_order():
     assert settings_fingerprint({"a": 1, "b": [1, 2]}) == settings_fingerprint({"b": [1, 2], "a": 1})
     assert settings_fingerprint({"a": 1, "b": [1, 2]}) != settings_fingerprint({"a": 1, "b": [2, 1]})
     assert settings_fingerprint({"a": 1.0}) != settings_fingerprint({"a": 0.5})
+
+
+def test_ray_missing_is_a_clear_error(monkeypatch):
+    import sys
+
+    from semantic_restore.media.cluster import ray_executor, require_ray
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
+    for call in (require_ray, lambda: ray_executor("127.0.0.1:6379", 2)):
+        with pytest.raises(SemRestoreInputError, match=r"--ray: .*pip install semantic-restore\[cluster\]"):
+            call()

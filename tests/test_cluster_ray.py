@@ -1,5 +1,7 @@
 """A folder run on a local 2-node Ray cluster (127.0.0.1), killed midway and resumed, equals an uninterrupted run.
 
+A bad file is listed and skipped, and a worker process that dies on a file fails only that file.
+
 Skipped when ray is not installed. The cluster has two nodes with one CPU each (so two workers,
 one per node) and a small object store; it is shut down at the end of the module. The driver runs
 in a subprocess (``tests/ray_archive_driver.py``) so that it can be killed with SIGKILL, the way
@@ -86,6 +88,7 @@ def test_killed_and_resumed_ray_run_equals_uninterrupted_run(cluster_address, tm
         (archive / rel).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(archive / rel)
     (archive / "roll0" / "broken.png").write_bytes(b"not a png")
+    Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(archive / "roll2" / "zcrash.png")
 
     reference = str(tmp_path / "reference")  # uninterrupted, in one local process
     subprocess.run(_driver(str(archive), reference), env=_env(), check=True, capture_output=True, timeout=600)
@@ -97,21 +100,27 @@ def test_killed_and_resumed_ray_run_equals_uninterrupted_run(cluster_address, tm
         deadline = time.monotonic() + 300
         while len(_done(out)) < 3 and killed.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
-        os.kill(killed.pid, signal.SIGKILL)
+        assert killed.poll() is None, "the driver ended before it could be killed"
     finally:
+        killed.send_signal(signal.SIGKILL)  # no-op if it already ended
         killed.wait()
     done_at_kill = _done(out)
     assert 3 <= len(done_at_kill) < len(good), "the kill must land midway through the run"
+    assert "roll2/zcrash.png" not in done_at_kill
 
-    resumed = subprocess.run(_driver(str(archive), out, "--ray", cluster_address, "--workers", "2", "--resume"),
-                             env=_env(), check=True, capture_output=True, text=True, timeout=600)
-    summary = json.loads(resumed.stdout)
+    report = tmp_path / "summary.json"
+    subprocess.run(_driver(str(archive), out, "--ray", cluster_address, "--workers", "2", "--resume", "--summary",
+                           str(report)), env=_env(), check=True, capture_output=True, timeout=600)
+    summary = json.loads(report.read_text())
     assert done_at_kill <= set(summary["skipped"])
     assert sorted(summary["done"] + summary["skipped"]) == sorted(good)
-    assert list(summary["failed"]) == ["roll0/broken.png"]
+    assert sorted(summary["failed"]) == ["roll0/broken.png", "roll2/zcrash.png"]
+    assert "worker died" in summary["failed"]["roll2/zcrash.png"]
 
     outputs, expected = _tree(out), _tree(reference)
     assert sorted(outputs) == sorted(os.path.normpath(rel) for rel in good)  # no partial files, no broken output
+    del expected[os.path.normpath("roll2/zcrash.png")]  # the local run has no crashing worker
     assert outputs == expected  # byte-identical to the uninterrupted run
     entries = Manifest.load(os.path.join(out, MANIFEST_NAME)).entries
-    assert {rel: e.status for rel, e in entries.items()} == {**{rel: "done" for rel in good}, "roll0/broken.png": "failed"}
+    assert {rel: e.status for rel, e in entries.items()} == {**{rel: "done" for rel in good},
+                                                             "roll0/broken.png": "failed", "roll2/zcrash.png": "failed"}
