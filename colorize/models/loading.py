@@ -25,7 +25,8 @@ from ...utils.checks import input_error
 from ...utils.paths import default_search_dirs, find_model_file
 from ...utils.weights import UnsafeWeightsError, load_state_dict
 
-__all__ = ["ModelFile", "find_weights", "load_official", "load_into", "random_state_dict", "state_spec"]
+__all__ = ["ModelFile", "find_weights", "load_official", "load_into", "random_state_dict", "state_spec",
+           "random_inputs"]
 
 logger = logging.getLogger(__name__)
 
@@ -137,3 +138,9 @@ def random_state_dict(spec: Sequence[Sequence], seed: int, fixed: Mapping[str, t
             t = 0.1 * torch.randn(shape, generator=g)
         out[name] = t
     return out
+
+
+def random_inputs(shapes: Mapping[str, Sequence[int]], seed: int) -> dict[str, torch.Tensor]:
+    """Seeded ``U(0, 1)`` float32 tensors, drawn in ``shapes``' order from one CPU generator."""
+    g = torch.Generator().manual_seed(int(seed))
+    return {k: torch.rand([int(s) for s in v], generator=g) for k, v in shapes.items()}
