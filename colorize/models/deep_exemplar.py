@@ -348,7 +348,7 @@ def predict_clip(frames: torch.Tensor, reference: torch.Tensor, model: DeepExemp
 
 @torch.no_grad()
 def deep_exemplar_colorize(frames: torch.Tensor, reference: torch.Tensor, model: DeepExemplar, *,
-                           progress: Callable[[int], None] | None = None,
+                           strength: float = 1.0, progress: Callable[[int], None] | None = None,
                            interrupt: Callable[[], None] | None = None) -> torch.Tensor:
     """Colorize a clip (a batch of consecutive frames) from one colour reference, at any size.
 
@@ -356,6 +356,7 @@ def deep_exemplar_colorize(frames: torch.Tensor, reference: torch.Tensor, model:
         frames: ``[T, 3|1, H, W]`` sRGB or gray in ``[0, 1]``; only L is used, and kept exactly.
         reference: ``[1, 3, Hr, Wr]`` sRGB in ``[0, 1]`` (any size; resized to the working size).
         model: :func:`load_deep_exemplar`.
+        strength: chroma scale on top of the official x1.25 (1 = the official colours).
 
     Returns:
         ``[T, 3, H, W]`` sRGB in ``[0, 1]``.
@@ -367,7 +368,7 @@ def deep_exemplar_colorize(frames: torch.Tensor, reference: torch.Tensor, model:
     result = torch.empty(frames.shape[0], 3, *frames.shape[-2:])
 
     def finish(t: int, ab: torch.Tensor, l_full: torch.Tensor, l_small: torch.Tensor) -> None:
-        result[t:t + 1] = finish_chroma(l_full, ab * AB_BOOST, l_small, interrupt=interrupt)
+        result[t:t + 1] = finish_chroma(l_full, ab * AB_BOOST, l_small, strength=strength, interrupt=interrupt)
         if progress is not None:
             progress(1)
 
