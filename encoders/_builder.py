@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ..utils.checks import input_error
+from ..utils.checks import check_device, check_type, input_error
 from ..utils.paths import ModelFileNotFoundError, default_search_dirs, download_file, downloads_allowed, find_model_file
 from ..utils.weights import load_state_dict
 from .config import EncoderConfig
@@ -137,12 +137,10 @@ def create_encoder(
         SemRestoreInputError: unknown name (with close matches), a file of another architecture.
         ModelFileNotFoundError: no weight file found; the message names folders, files, source.
     """
+    check_type(name, str, "encoder", "Give an encoder name from list_encoders(), e.g. 'efficientnet_lite0'.")
     config = get_config(name)
     family = get_family(config)
-    dev = torch.device(device) if device is not None else torch.device("cpu")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise input_error("device", "'cpu' or a device this machine has", repr(str(device)),
-                          "This machine has no CUDA GPU; use device='cpu'.")
+    dev = check_device(device)
     torch_dtype = _resolve_dtype(dtype)
     sd = path = None
     if pretrained:

@@ -8,7 +8,7 @@ from safetensors.torch import save_file
 
 from semantic_restore.encoders import create_encoder, get_config, list_encoders
 from semantic_restore.encoders.identify import identify_state_dict
-from semantic_restore.utils.checks import SemRestoreInputError
+from semantic_restore.utils.checks import SemRestoreInputError, SemRestoreTypeError
 from semantic_restore.utils.paths import ModelFileNotFoundError
 
 
@@ -134,12 +134,12 @@ def test_identify_the_packaged_lite0_file():
 
 @pytest.mark.parametrize("name", [None, "", 3])
 def test_create_encoder_needs_a_name(name):
-    with pytest.raises(SemRestoreInputError, match="encoder: expected an encoder name"):
+    with pytest.raises((SemRestoreInputError, SemRestoreTypeError), match="encoder: expected"):
         create_encoder(name)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
 def test_cuda_on_a_machine_without_it(monkeypatch):
     _no_model_built(monkeypatch)
-    with pytest.raises(SemRestoreInputError, match="device: .*no CUDA GPU"):
+    with pytest.raises(SemRestoreInputError, match="device: expected a CUDA GPU"):
         create_encoder("efficientnet_lite0", device="cuda")
