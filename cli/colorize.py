@@ -55,7 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 # Core error messages name the argument of the core function; the CLI user set a flag.
-FLAG_NAMES = {"image": "TARGET", "target": "TARGET", "reference": "--reference", "hint image": "--hint-image",
+FLAG_NAMES = {"image": "TARGET", "target": "TARGET", "input": "TARGET", "output": "--output", "reference": "--reference", "hint image": "--hint-image",
               "hint mask": "--hint-mask", "hint_image": "--hint-image", "hint_mask": "--hint-mask", "points": "--hints",
               "hints": "--hints", "strength": "--strength", "temperature": "--temperature",
               "resolution": "--resolution", "encoder": "--encoder", "device": "--device"}
