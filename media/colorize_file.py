@@ -310,9 +310,9 @@ def _colorize_video(src, dst, options, progress, encoder, confidence_dst, interr
                     progress(count, total)
             if key_paths:
                 check_keyframe_indices(options.keyframes, key_paths, count)
+            if timestamps:
+                raise RuntimeError(f"internal error: {len(timestamps)} decoded frame(s) of {src} were not written")
         notes = list(writer.notes) + [f"not copied: {s}" for s in info.extra_streams]
-    if timestamps:
-        raise RuntimeError(f"internal error: {len(timestamps)} decoded frame(s) of {src} were not written")
     return FileReport(src, dst, "video", count, info.width, info.height, time.perf_counter() - t0,
                       dst.stat().st_size, fingerprint, audio_copied=info.audio_codec is not None, notes=notes)
 

@@ -202,3 +202,17 @@ def test_real_encoder_lossless_keeps_luminance(tmp_path):
         assert (rgb_to_l(a.image) - rgb_to_l(b.image)).abs().max() < 0.6  # L kept up to 8-bit RGB rounding
         assert (b.image[0, 0] - b.image[0, 2]).abs().mean() > 0.02  # coloured
     assert _audio(out) == _audio(src)
+
+
+def test_encoder_is_created_once_per_process(monkeypatch):
+    created = []
+    monkeypatch.setattr("semantic_restore.encoders.create_encoder", lambda name, **kw: created.append(name) or object())
+    cf._encoder.cache_clear()
+    try:
+        a = cf.shared_encoder(ColorizeOptions(strength=0.5))
+        b = cf.shared_encoder(ColorizeOptions(strength=0.9, references=("x.png",)))
+        assert a is b and created == ["efficientnet_lite0"]
+        cf.shared_encoder(ColorizeOptions(encoder="vgg19"))
+        assert created == ["efficientnet_lite0", "vgg19"]
+    finally:
+        cf._encoder.cache_clear()

@@ -189,3 +189,14 @@ def test_crf_changes_the_output(tmp_path):
     _copy(src, tmp_path / "hi.mp4", EncodeSettings(crf=10))
     _copy(src, tmp_path / "lo.mp4", EncodeSettings(crf=40))
     assert (tmp_path / "hi.mp4").stat().st_size > 1.5 * (tmp_path / "lo.mp4").stat().st_size
+
+
+def test_zero_frame_video_is_an_error_naming_the_file(tmp_path):
+    path = tmp_path / "zero.mkv"
+    with av.open(str(path), "w") as out:  # header only, no frame
+        s = out.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        out.start_encoding()
+    with pytest.raises(SemRestoreInputError) as info:
+        list(read_frames(probe(path)))
+    _one_line(info.value, path)
