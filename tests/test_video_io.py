@@ -200,3 +200,21 @@ def test_zero_frame_video_is_an_error_naming_the_file(tmp_path):
     with pytest.raises(SemRestoreInputError) as info:
         list(read_frames(probe(path)))
     _one_line(info.value, path)
+
+
+def test_non_square_pixels_are_kept(tmp_path):
+    src = tmp_path / "dv.mp4"
+    with av.open(str(src), "w") as out:
+        s = out.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        s.codec_context.sample_aspect_ratio = Fraction(8, 9)
+        for i in range(2):
+            frame = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8))
+            frame.pts = i
+            for p in s.encode(frame):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    assert probe(src).sample_aspect_ratio == Fraction(8, 9)
+    _copy(src, tmp_path / "out.mkv")
+    assert probe(tmp_path / "out.mkv").sample_aspect_ratio == Fraction(8, 9)
