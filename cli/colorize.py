@@ -13,7 +13,8 @@ import logging
 import os
 
 from ..media.colorize_file import ColorizeOptions, FileReport, colorize_file
-from ..media.video_io import DEFAULT_CRF
+from ..media.video_io import DEFAULT_CRF, is_video_path
+from .io import check_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to run (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT (and the confidence file) if they exist")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, flag_names=FLAG_NAMES)
+
+
+# Core error messages name the argument of the core function; the CLI user set a flag.
+FLAG_NAMES = {"image": "TARGET", "target": "TARGET", "reference": "--reference", "hint image": "--hint-image",
+              "hint mask": "--hint-mask", "hint_image": "--hint-image", "hint_mask": "--hint-mask", "points": "--hints",
+              "hints": "--hints", "strength": "--strength", "temperature": "--temperature",
+              "resolution": "--resolution", "encoder": "--encoder", "device": "--device"}
 
 
 def namespace(**kwargs: object) -> argparse.Namespace:
@@ -95,6 +103,8 @@ class _Bar:
 
 def run(args: argparse.Namespace) -> int:
     options = options_from_args(args)
+    if not is_video_path(args.target):  # stills: every output checked (and distinct) before any work
+        check_outputs([(args.output, "--output"), (args.confidence, "--confidence")], args.overwrite)
     bar = _Bar(os.path.basename(args.target), getattr(args, "progress", False))
     try:
         report = colorize_file(args.target, args.output, options, progress=bar, confidence_dst=args.confidence)
