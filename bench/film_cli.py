@@ -146,7 +146,7 @@ def speed(folder: Path, frames: int, sizes: list[tuple[int, int]]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench film_cli", description=__doc__.split("\n\n")[0])
-    p.add_argument("--frames", type=int, nargs="+", default=[100, 1000], help="film lengths for the memory runs")
+    p.add_argument("--frames", type=int, nargs="*", default=[100, 1000], help="film lengths for the memory runs")
     p.add_argument("--baseline-frames", type=int, nargs="*", default=[100, 200])
     p.add_argument("--resolution", type=int, default=64, help="matching resolution of the memory runs")
     p.add_argument("--size", default="640x360", help="frame size of the memory runs, WxH (default: %(default)s)")
