@@ -287,6 +287,9 @@ class VideoWriter:
         self.path = Path(path)
         name = Path(dst_name or path)
         codec = settings.resolved_codec(name)
+        if settings.lossless and settings.codec not in (None, "ffv1"):
+            raise input_error("--codec", "no other codec with --lossless (lossless output is FFV1)",
+                              f"--codec {settings.codec}", "Drop one of the two.")
         try:
             av.Codec(codec, "w")
         except (av.error.FFmpegError, ValueError):

@@ -177,6 +177,8 @@ def test_encoder_settings_errors(tmp_path):
         VideoWriter(tmp_path / "a.mp4", info, EncodeSettings(codec="mpeg4", crf=10))
     with pytest.raises(SemRestoreInputError, match="--codec"):
         VideoWriter(tmp_path / "b.mp4", info, EncodeSettings(codec="no-such-codec"))
+    with pytest.raises(SemRestoreInputError, match="--lossless"):
+        VideoWriter(tmp_path / "e.mkv", info, EncodeSettings(codec="libx264", lossless=True))
     with pytest.raises(SemRestoreInputError, match="container"):
         VideoWriter(tmp_path / "c.webm", info, EncodeSettings(codec="libx264"))
     odd = probe(write_test_video(tmp_path / "odd.mkv", width=33, height=17, frames=1, pix_fmt="yuv444p"))
