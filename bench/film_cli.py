@@ -10,8 +10,9 @@
   colorization without any video I/O) as the baseline.
 * **Audio**: the output's audio packets equal the source's, byte for byte.
 
-Usage: ``python -m semantic_restore bench film_cli [--frames 100 1000] [--resolution 64]
-[--speed-frames 10] [--skip-memory] [--skip-speed]``. ``--resolution`` is the matching resolution of
+Usage: ``python -m semantic_restore bench film_cli [--size 640x360] [--frames 100 1000]
+[--baseline-frames 100 200] [--resolution 64] [--speed-frames 10] [--speed-sizes 640x360 1280x720]
+[--skip-memory] [--skip-speed]``. ``--resolution`` is the matching resolution of
 the memory runs (the core's minimum, 64, by default, so that 1,000 frames finish in minutes on a
 2-core CPU; full-resolution frames are still decoded, colorized, upsampled and encoded).
 """
