@@ -26,6 +26,8 @@ from semantic_restore.media.video_io import probe, read_frames
 from semantic_restore.utils.checks import SemRestoreInputError
 
 cf = importlib.import_module("semantic_restore.media.colorize_file")  # the package exports a function of that name
+# Import every CLI module now, so none binds a fake below by name (``from ... import``) on first import.
+importlib.import_module("semantic_restore.cli.colorize")
 TINT = torch.tensor([0.15, 0.0, -0.15]).view(1, 3, 1, 1)
 
 
@@ -52,7 +54,7 @@ class FakeStream:
 def fake(monkeypatch):
     stream = FakeStream()
     monkeypatch.setattr("semantic_restore.colorize.film.colorize_stream", stream)
-    monkeypatch.setattr(cf, "shared_encoder", lambda options: "ENCODER")
+    monkeypatch.setattr(cf, "_encoder", lambda name, device, models_dir: "ENCODER")
     return stream
 
 
@@ -137,7 +139,7 @@ def test_reference_folder(tmp_path, fake, ref):
 
 def test_ctrl_c_midway_leaves_nothing(tmp_path, monkeypatch, ref, capsys):
     monkeypatch.setattr("semantic_restore.colorize.film.colorize_stream", FakeStream(stop_after=2))
-    monkeypatch.setattr(cf, "shared_encoder", lambda options: "ENCODER")
+    monkeypatch.setattr(cf, "_encoder", lambda name, device, models_dir: "ENCODER")
     src = write_test_video(tmp_path / "film.mp4", frames=5, audio=True)
     assert main(["colorize", str(src), "-o", str(tmp_path / "o.mp4"), "--reference", str(ref)]) == 130
     assert _files(tmp_path) == ["film.mp4", "ref.png"]
