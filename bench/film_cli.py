@@ -4,7 +4,7 @@
   100-frame and a 1,000-frame 640x360 pan over a real photo (with an AAC track); its peak RSS is
   read with ``os.wait4``. Baseline: what the pack could do before (the ComfyUI node's way): all
   frames decoded into one batch and colorized by ``exemplar_colorize`` in memory, at 100 and 200
-  frames (1,000 frames would need ~8 GB on this shared machine).
+  frames (1,000 frames at 640x360 would need ~13 GB, extrapolated from 100).
 * **Speed**: frames/s of ``colorize_file`` at 640x360 and 1280x720 (encoder already loaded,
   default matching resolution), and the same frames through ``exemplar_colorize`` alone (the
   colorization without any video I/O) as the baseline.
