@@ -4,14 +4,16 @@
   100-frame and a 1,000-frame 640x360 pan over a real photo (with an AAC track); its peak RSS is
   read with ``os.wait4``. Baseline: what the pack could do before (the ComfyUI node's way): all
   frames decoded into one batch and colorized by ``exemplar_colorize`` in memory, at 100 and 200
-  frames (1,000 frames would need ~8 GB on this shared machine).
+  frames (1,000 frames at 640x360 would need ~13 GB, extrapolated from 100).
 * **Speed**: frames/s of ``colorize_file`` at 640x360 and 1280x720 (encoder already loaded,
   default matching resolution), and the same frames through ``exemplar_colorize`` alone (the
   colorization without any video I/O) as the baseline.
+* **I/O only** (``--io-only``): decode + encode per frame without colorization.
 * **Audio**: the output's audio packets equal the source's, byte for byte.
 
-Usage: ``python -m semantic_restore bench film_cli [--frames 100 1000] [--resolution 64]
-[--speed-frames 10] [--skip-memory] [--skip-speed]``. ``--resolution`` is the matching resolution of
+Usage: ``python -m semantic_restore bench film_cli [--size 640x360] [--frames 100 1000]
+[--baseline-frames 100 200] [--resolution 64] [--speed-frames 10] [--speed-sizes 640x360 1280x720]
+[--skip-memory] [--skip-speed] [--io-only]``. ``--resolution`` is the matching resolution of
 the memory runs (the core's minimum, 64, by default, so that 1,000 frames finish in minutes on a
 2-core CPU; full-resolution frames are still decoded, colorized, upsampled and encoded).
 """
@@ -126,29 +128,47 @@ def speed(folder: Path, frames: int, sizes: list[tuple[int, int]]) -> list[str]:
     ref = _reference(folder)
     options = ColorizeOptions(references=(str(ref),), overwrite=True)
     encoder = shared_encoder(options)
-    rows = [f"| size | `colorize_file` (decode + colorize + encode), frames/s | baseline: `exemplar_colorize` on the "
-            f"decoded frames, frames/s | threads |", "|---|---|---|---|"]
+    rows = [f"| size | frames | `colorize_file` (decode + colorize + encode): s/frame (frames/s) | baseline: "
+            f"`exemplar_colorize` on the decoded frames: s/frame (frames/s) | threads |", "|---|---|---|---|---|"]
     for w, h in sizes:
         film = _film(folder, frames, w, h)
-        times = []
-        for _ in range(2):  # the first run warms up allocators and the x264 encoder
-            t0 = time.perf_counter()
-            report = colorize_file(film, folder / f"speed_{w}x{h}.mp4", options)
-            times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        report = colorize_file(film, folder / f"speed_{w}x{h}.mp4", options)
+        ours = time.perf_counter() - t0
         batch = torch.cat([f.image for f in read_frames(probe(film))])
         t0 = time.perf_counter()
         for i in range(batch.shape[0]):  # frame by frame, like the node's loop
             exemplar_colorize(batch[i:i + 1], [read_image(str(ref))], encoder)
         base = time.perf_counter() - t0
-        rows.append(f"| {w}x{h} | {report.frames / min(times):.2f} | {batch.shape[0] / base:.2f} | "
+        n = batch.shape[0]
+        rows.append(f"| {w}x{h} | {n} | {ours / n:.1f} ({n / ours:.3g}) | {base / n:.1f} ({n / base:.3g}) | "
                     f"{torch.get_num_threads()} |")
+        print(rows[-1], flush=True)
+    return rows
+
+
+def io_only(folder: Path, frames: int, sizes: list[tuple[int, int]]) -> list[str]:
+    """Decode + encode without colorization: the video I/O's own cost per frame."""
+    from ..media.video_io import EncodeSettings, VideoWriter, probe, read_frames
+
+    rows = ["| size | frames | decode + encode only (H.264 CRF 18), ms/frame |", "|---|---|---|"]
+    for w, h in sizes:
+        film = _film(folder, frames, w, h)
+        info = probe(film)
+        out = folder / f"io_{w}x{h}.mp4"
+        out.unlink(missing_ok=True)
+        t0 = time.perf_counter()
+        with VideoWriter(out, info, EncodeSettings()) as writer:
+            for frame in read_frames(info):
+                writer.write(frame.image, frame.pts)
+        rows.append(f"| {w}x{h} | {frames} | {1000 * (time.perf_counter() - t0) / frames:.1f} |")
         print(rows[-1], flush=True)
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench film_cli", description=__doc__.split("\n\n")[0])
-    p.add_argument("--frames", type=int, nargs="+", default=[100, 1000], help="film lengths for the memory runs")
+    p.add_argument("--frames", type=int, nargs="*", default=[100, 1000], help="film lengths for the memory runs")
     p.add_argument("--baseline-frames", type=int, nargs="*", default=[100, 200])
     p.add_argument("--resolution", type=int, default=64, help="matching resolution of the memory runs")
     p.add_argument("--size", default="640x360", help="frame size of the memory runs, WxH (default: %(default)s)")
@@ -157,16 +177,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", help="keep the test films here (default: a temporary folder)")
     p.add_argument("--skip-memory", action="store_true")
     p.add_argument("--skip-speed", action="store_true")
+    p.add_argument("--io-only", action="store_true", help="only time decode + encode (no colorization)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.workdir or tmp)
         folder.mkdir(parents=True, exist_ok=True)
         rows: list[str] = []
+        sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.speed_sizes]
+        if args.io_only:
+            print("\n".join(io_only(folder, args.speed_frames, sizes)))
+            return 0
         if not args.skip_memory:
             size = tuple(int(v) for v in args.size.lower().split("x"))
             rows += memory(folder, args.frames, args.resolution, args.baseline_frames, size) + [""]
         if not args.skip_speed:
-            sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.speed_sizes]
             rows += speed(folder, args.speed_frames, sizes)
     print("\n".join(rows))
     return 0

@@ -48,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="videos: constant-quality level, lower = better (default: "
                         + ", ".join(f"{c} {q}" for c, q in DEFAULT_CRF.items()) + ")")
     p.add_argument("--lossless", action="store_true",
-                   help="videos: FFV1 in RGB, exact frames (needs .mkv, .mov or .avi; large files)")
+                   help="videos: FFV1 in RGB, exact frames (large files; .mkv plays most widely)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to run (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT (and the confidence file) if they exist")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")

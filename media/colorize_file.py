@@ -279,7 +279,6 @@ def _colorize_video(src, dst, options, progress, encoder, confidence_dst, interr
                           f"the video {str(src)!r}", "Colorize key frames yourself and pass them with --keyframes.")
     if confidence_dst is not None:
         raise input_error("--confidence", "a still image input", f"the video {str(src)!r}", "Drop --confidence.")
-    t0 = time.perf_counter()
     info = probe(src)
     total = info.expected_frames
     key_paths = _keyframe_paths(Path(options.keyframes)) if options.keyframes else {}
@@ -292,6 +291,7 @@ def _colorize_video(src, dst, options, progress, encoder, confidence_dst, interr
     fingerprint = options.fingerprint()
     timestamps: deque[int | None] = deque()
     count = 0
+    t0 = time.perf_counter()  # frames/s in the report: decode + colorize + encode, not model loading
     logger.info("colorize %s (%dx%d, %s, ~%s frames at %.3g fps) -> %s", src, info.width, info.height, info.pix_fmt,
                 total, float(info.fps), dst)
 
@@ -310,9 +310,9 @@ def _colorize_video(src, dst, options, progress, encoder, confidence_dst, interr
                     progress(count, total)
             if key_paths:
                 check_keyframe_indices(options.keyframes, key_paths, count)
+            if timestamps:
+                raise RuntimeError(f"internal error: {len(timestamps)} decoded frame(s) of {src} were not written")
         notes = list(writer.notes) + [f"not copied: {s}" for s in info.extra_streams]
-    if timestamps:
-        raise RuntimeError(f"internal error: {len(timestamps)} decoded frame(s) of {src} were not written")
     return FileReport(src, dst, "video", count, info.width, info.height, time.perf_counter() - t0,
                       dst.stat().st_size, fingerprint, audio_copied=info.audio_codec is not None, notes=notes)
 

@@ -8,7 +8,7 @@ What an output keeps from its source:
 * **frame count and timestamps**: every decoded frame is encoded once, with the source's
   ``pts`` in the source stream's time base, so variable-frame-rate films keep their timing
   (sources without usable timestamps, e.g. some AVIs, get ``index / fps``);
-* **size**: 4:2:0 chroma needs even sides, so an **odd-sized** film is encoded in **4:4:4**
+* **size** and pixel aspect ratio (e.g. 720x480 DV with 8:9 pixels); 4:2:0 chroma needs even sides, so an **odd-sized** film is encoded in **4:4:4**
   (``yuv444p``, H.264 "High 4:4:4") at exactly its own size instead of being padded or cropped;
 * **bit depth**: a 10-bit (or deeper) source is decoded to 16-bit RGB (then float), and encoded
   10-bit when the codec can (``yuv420p10le`` for H.264/H.265);
@@ -77,6 +77,7 @@ class VideoInfo:
     codec: str
     audio_codec: str | None  # first audio stream, copied to the output unchanged
     extra_streams: tuple[str, ...] = field(default=())  # subtitle/data streams (not copied)
+    sample_aspect_ratio: Fraction | None = None  # non-square pixels (e.g. DV transfers), kept in the output
 
     @property
     def expected_frames(self) -> int | None:
@@ -140,7 +141,13 @@ def probe(path: str | Path) -> VideoInfo:
         return VideoInfo(path=path, width=cc.width, height=cc.height, fps=Fraction(fps), time_base=Fraction(v.time_base or Fraction(1, 1000)),
                          frames=int(v.frames) or None, duration=duration, duration_from_stream=from_stream,
                          pix_fmt=fmt.name if fmt is not None else "unknown", bit_depth=_bit_depth(fmt) if fmt else 8,
-                         codec=cc.name, audio_codec=audio, extra_streams=extra)
+                         codec=cc.name, audio_codec=audio, extra_streams=extra,
+                         sample_aspect_ratio=_sar(v))
+
+
+def _sar(stream) -> Fraction | None:
+    sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+    return Fraction(sar) if sar and Fraction(sar) not in (0, 1) else None
 
 
 def _reason(exc: Exception) -> str:
@@ -280,6 +287,9 @@ class VideoWriter:
         self.path = Path(path)
         name = Path(dst_name or path)
         codec = settings.resolved_codec(name)
+        if settings.lossless and settings.codec not in (None, "ffv1"):
+            raise input_error("--codec", "no other codec with --lossless (lossless output is FFV1)",
+                              f"--codec {settings.codec}", "Drop one of the two.")
         try:
             av.Codec(codec, "w")
         except (av.error.FFmpegError, ValueError):
@@ -322,6 +332,8 @@ class VideoWriter:
         stream.width, stream.height, stream.pix_fmt = info.width, info.height, self.pix_fmt
         stream.time_base = info.time_base
         stream.codec_context.time_base = info.time_base
+        if info.sample_aspect_ratio:
+            stream.codec_context.sample_aspect_ratio = info.sample_aspect_ratio
         options: dict[str, str] = {}
         if codec in _CRF_CODECS:
             options["crf"] = str(settings.crf if settings.crf is not None else DEFAULT_CRF[codec])

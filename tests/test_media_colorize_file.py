@@ -26,6 +26,8 @@ from semantic_restore.media.video_io import probe, read_frames
 from semantic_restore.utils.checks import SemRestoreInputError
 
 cf = importlib.import_module("semantic_restore.media.colorize_file")  # the package exports a function of that name
+# Import every CLI module now, so none binds a fake below by name (``from ... import``) on first import.
+importlib.import_module("semantic_restore.cli.colorize")
 TINT = torch.tensor([0.15, 0.0, -0.15]).view(1, 3, 1, 1)
 
 
@@ -52,7 +54,7 @@ class FakeStream:
 def fake(monkeypatch):
     stream = FakeStream()
     monkeypatch.setattr("semantic_restore.colorize.film.colorize_stream", stream)
-    monkeypatch.setattr(cf, "shared_encoder", lambda options: "ENCODER")
+    monkeypatch.setattr(cf, "_encoder", lambda name, device, models_dir: "ENCODER")
     return stream
 
 
@@ -137,7 +139,7 @@ def test_reference_folder(tmp_path, fake, ref):
 
 def test_ctrl_c_midway_leaves_nothing(tmp_path, monkeypatch, ref, capsys):
     monkeypatch.setattr("semantic_restore.colorize.film.colorize_stream", FakeStream(stop_after=2))
-    monkeypatch.setattr(cf, "shared_encoder", lambda options: "ENCODER")
+    monkeypatch.setattr(cf, "_encoder", lambda name, device, models_dir: "ENCODER")
     src = write_test_video(tmp_path / "film.mp4", frames=5, audio=True)
     assert main(["colorize", str(src), "-o", str(tmp_path / "o.mp4"), "--reference", str(ref)]) == 130
     assert _files(tmp_path) == ["film.mp4", "ref.png"]
@@ -202,3 +204,17 @@ def test_real_encoder_lossless_keeps_luminance(tmp_path):
         assert (rgb_to_l(a.image) - rgb_to_l(b.image)).abs().max() < 0.6  # L kept up to 8-bit RGB rounding
         assert (b.image[0, 0] - b.image[0, 2]).abs().mean() > 0.02  # coloured
     assert _audio(out) == _audio(src)
+
+
+def test_encoder_is_created_once_per_process(monkeypatch):
+    created = []
+    monkeypatch.setattr("semantic_restore.encoders.create_encoder", lambda name, **kw: created.append(name) or object())
+    cf._encoder.cache_clear()
+    try:
+        a = cf.shared_encoder(ColorizeOptions(strength=0.5))
+        b = cf.shared_encoder(ColorizeOptions(strength=0.9, references=("x.png",)))
+        assert a is b and created == ["efficientnet_lite0"]
+        cf.shared_encoder(ColorizeOptions(encoder="vgg19"))
+        assert created == ["efficientnet_lite0", "vgg19"]
+    finally:
+        cf._encoder.cache_clear()

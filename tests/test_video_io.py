@@ -177,6 +177,8 @@ def test_encoder_settings_errors(tmp_path):
         VideoWriter(tmp_path / "a.mp4", info, EncodeSettings(codec="mpeg4", crf=10))
     with pytest.raises(SemRestoreInputError, match="--codec"):
         VideoWriter(tmp_path / "b.mp4", info, EncodeSettings(codec="no-such-codec"))
+    with pytest.raises(SemRestoreInputError, match="--lossless"):
+        VideoWriter(tmp_path / "e.mkv", info, EncodeSettings(codec="libx264", lossless=True))
     with pytest.raises(SemRestoreInputError, match="container"):
         VideoWriter(tmp_path / "c.webm", info, EncodeSettings(codec="libx264"))
     odd = probe(write_test_video(tmp_path / "odd.mkv", width=33, height=17, frames=1, pix_fmt="yuv444p"))
@@ -189,3 +191,32 @@ def test_crf_changes_the_output(tmp_path):
     _copy(src, tmp_path / "hi.mp4", EncodeSettings(crf=10))
     _copy(src, tmp_path / "lo.mp4", EncodeSettings(crf=40))
     assert (tmp_path / "hi.mp4").stat().st_size > 1.5 * (tmp_path / "lo.mp4").stat().st_size
+
+
+def test_zero_frame_video_is_an_error_naming_the_file(tmp_path):
+    path = tmp_path / "zero.mkv"
+    with av.open(str(path), "w") as out:  # header only, no frame
+        s = out.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        out.start_encoding()
+    with pytest.raises(SemRestoreInputError) as info:
+        list(read_frames(probe(path)))
+    _one_line(info.value, path)
+
+
+def test_non_square_pixels_are_kept(tmp_path):
+    src = tmp_path / "dv.mp4"
+    with av.open(str(src), "w") as out:
+        s = out.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        s.codec_context.sample_aspect_ratio = Fraction(8, 9)
+        for i in range(2):
+            frame = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8))
+            frame.pts = i
+            for p in s.encode(frame):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    assert probe(src).sample_aspect_ratio == Fraction(8, 9)
+    _copy(src, tmp_path / "out.mkv")
+    assert probe(tmp_path / "out.mkv").sample_aspect_ratio == Fraction(8, 9)
