@@ -47,6 +47,29 @@ def film(width: int = 448, height: int = 320, frames: int = 8) -> None:
     _save_jpg(img[0:height, 150:150 + width], "film_reference.jpg")
 
 
+def two_shot_film(width: int = 320, height: int = 192, frames: int = 12) -> None:
+    """Issue 11: a gray two-shot film (a pan over ``coffee``, a cut, a pan over ``chelsea``) and a
+    colour reference for each shot, for the ``film_shots`` workflow."""
+    out = av.open(str(ASSETS / "film_shots_gray.mp4"), "w")
+    stream = out.add_stream("libx264", rate=8)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    stream.options = {"crf": "20"}
+    shots = [(data.coffee()[40:, :], 6), (data.chelsea()[30:, :], 6)]
+    for img, step in shots:
+        small = np.asarray(Image.fromarray(img).resize((round(img.shape[1] * height / img.shape[0]), height),
+                                                       Image.LANCZOS))
+        for t in range(frames):
+            crop = small[:, step * t:step * t + width]
+            frame = av.VideoFrame.from_ndarray(np.repeat(_gray_u8(crop)[..., None], 3, -1), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+    _save_jpg(data.coffee()[0:320, 150:598], "film_shots_reference_coffee.jpg", 384)
+    _save_jpg(data.chelsea()[0:260, 60:451], "film_shots_reference_chelsea.jpg", 384)
+
+
 def candidates() -> None:
     """Reference candidates for automatic selection; chelsea is the right one."""
     for name in ("astronaut", "rocket"):
@@ -71,5 +94,6 @@ def hints(count: int = 40, seed: int = 0) -> None:
 
 if __name__ == "__main__":
     film()
+    two_shot_film()
     candidates()
     hints()
