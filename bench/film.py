@@ -17,6 +17,8 @@ known, so frame ``t-1``'s ab is warped onto frame ``t`` (bilinear) and
 the ground truth's own value, from resampling alone, is printed as the floor). The two-shot film
 also reports the cuts found, shot 2's PSNR and the PSNR of the first frame after the cut.
 Detection-only cases (a flash, a fade out and in) check the shot detector's false positives.
+``memory``: peak RSS growth of one Exemplar Colorize node run on 32 frames of 512x512, in
+frame-sized copies (subprocess).
 
 The script runs against whichever ``semantic_restore`` is imported, so the baseline is the same
 file run with main's package on the path (options main lacks are skipped).
@@ -277,20 +279,57 @@ def detection_rows(enc, frames: int, size: tuple[int, int]) -> list[str]:
     return rows
 
 
+def _node_memory_child(frames: int, side: int) -> None:
+    import resource
+
+    from .. import nodes
+
+    enc = create_encoder("efficientnet_lite0")
+    nodes.resolve_encoder = lambda encoder=None, device=None: enc  # no ComfyUI here
+    torch.manual_seed(0)
+    image = torch.rand(frames, side, side, 3)
+    ref = skimage_photo("coffee").permute(0, 2, 3, 1)
+    node = nodes.SemRestoreExemplarColorize()
+    node.execute(image[:2], ref, 1.0, 0.02, 128, 0.5)  # warm-up: allocator, encoder
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    node.execute(image, ref, 1.0, 0.02, 128, 0.5)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"growth_mb": peak - before, "frame_mb": side * side * 3 * 4 / 2**20}))
+
+
+def node_memory_rows(frames: int = 32, side: int = 512) -> list[str]:
+    """Peak RSS growth of one Exemplar Colorize node run on a film batch, in frame-sized copies
+    (a subprocess; the input batch is allocated before the measurement starts)."""
+    import subprocess
+    import sys
+
+    code = f"from semantic_restore.bench.film import _node_memory_child; _node_memory_child({frames}, {side})"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if r.returncode != 0:
+        return [f"node memory run failed: {r.stderr[-1500:]}"]
+    m = json.loads(r.stdout.strip().splitlines()[-1])
+    out_frames = frames * 4 / 3  # IMAGE output + MASK output, in RGB-frame units
+    row = (f"| Exemplar Colorize node, {frames} frames {side}x{side} | {m['growth_mb']:.0f} MB "
+           f"| {m['growth_mb'] / m['frame_mb']:.1f} | {m['growth_mb'] / m['frame_mb'] - out_frames:.1f} |")
+    rows = ["| run | peak RSS growth | in frame-sized copies | beyond the output tensors |", "|---|---|---|---|", row]
+    print("\n".join(rows), flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench film", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="one photo per motion (coffee)")
     p.add_argument("--frames", type=int, default=120, help="frames per film (default 120)")
     p.add_argument("--size", default=f"{FRAME_W}x{FRAME_H}", help="frame size WxH (default 256x160)")
     p.add_argument("--weight", type=float, default=0.5, help="temporal_weight of the temporal mode")
-    p.add_argument("--only", choices=["pan", "zoom", "two-shot", "detect"], help="run one section")
+    p.add_argument("--only", choices=["pan", "zoom", "two-shot", "detect", "memory"], help="run one section")
     p.add_argument("--photos", nargs="+", help="photos for pan/zoom (default: 3 per motion; --quick: coffee)")
     p.add_argument("--cache", help="folder to share frame-independent scores between runs (see _cached)")
     args = p.parse_args(argv)
     size = tuple(int(v) for v in args.size.lower().split("x"))
     torch.set_grad_enabled(False)
     enc = create_encoder("efficientnet_lite0")
-    sections = [args.only] if args.only else ["pan", "zoom", "two-shot", "detect"]
+    sections = [args.only] if args.only else ["pan", "zoom", "two-shot", "detect", "memory"]
     if "pan" in sections or "zoom" in sections:
         print("\n".join(HEADER), flush=True)
     for kind, names in (("pan", ["coffee", "rocket", "chelsea"]), ("zoom", ["coffee", "astronaut", "rocket"])):
@@ -301,4 +340,6 @@ def main(argv: list[str] | None = None) -> int:
         two_shot_rows(enc, args.frames, args.weight, size)
     if "detect" in sections:
         detection_rows(enc, args.frames, size)
+    if "memory" in sections:
+        node_memory_rows()
     return 0
