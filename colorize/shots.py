@@ -177,12 +177,13 @@ def detect_shots(frames: torch.Tensor, encoder, progress: Callable[[int], None] 
 
 @torch.no_grad()
 def pick_references(frame: torch.Tensor, references: Sequence[torch.Tensor], encoder) -> list[int]:
-    """Indices of the references a shot starting with ``frame [1, 3, H, W]`` should use: the
+    """Indices of the ``references`` (each ``[3, h, w]`` or ``[1, 3, h, w]``) a shot starting with ``frame [1, 3, H, W]`` should use: the
     best by the Select Reference score (:func:`encoders.select.select_references`) and any
     within :data:`REFERENCE_MARGIN` of it, at most :data:`MAX_SHOT_REFERENCES`, best first."""
     if len(references) <= 1:
         return list(range(len(references)))
     target = frame.float().expand(-1, 3, -1, -1) if frame.shape[1] == 1 else frame.float()
-    scores = [float(select_references(target, r[None].float(), encoder).scores[0]) for r in references]
+    scores = [float(select_references(target, (r if r.ndim == 4 else r[None]).float(), encoder).scores[0])
+              for r in references]
     order = sorted(range(len(scores)), key=lambda k: -scores[k])
     return [k for k in order if scores[k] >= scores[order[0]] - REFERENCE_MARGIN][:MAX_SHOT_REFERENCES]
