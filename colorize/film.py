@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 
-from ..utils.checks import input_error
+from ..utils.checks import check_encoder, input_error
 from .correspond import DEFAULT_TEMPERATURE
 from .exemplar import (DEFAULT_RESOLUTION, ExemplarResult, ExemplarSettings, FrameMemory, ReferenceBank,
                        check_exemplar_inputs, colorize_frame, prepare_references, reference_list)
@@ -101,6 +101,7 @@ def colorize_stream(
         if not isinstance(index, int) or index < 0:
             raise input_error("keyframes", "frame indices >= 0", repr(index), "Number frames from 0.")
     candidates = reference_list(references) if references is not None and len(references) else []
+    check_encoder(encoder)
     detector = ShotDetector(encoder) if detect_shots and shots is None else None
     pinned = False
     banks: OrderedDict[tuple[int, ...], ReferenceBank] = OrderedDict()
