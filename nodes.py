@@ -13,9 +13,11 @@ from functools import partial
 import torch
 
 from . import comfy_bridge as bridge
-from .colorize import Hints, exemplar_colorize, hint_colorize, hints_from_image_mask, hints_from_json, sample_hints
+from .colorize import Hints, hint_colorize, hints_from_image_mask, hints_from_json, sample_hints
 from .colorize.correspond import DEFAULT_TEMPERATURE
 from .colorize.exemplar import DEFAULT_RESOLUTION
+from .colorize.film import colorize_into
+from .colorize.shots import detect_shots
 from .colorize.hint_colorize import DEFAULT_SMOOTHNESS
 from .encoders import DEFAULT_ENCODER, create_encoder, default_encoder, list_encoders
 from .encoders.select import select_references
@@ -159,18 +161,58 @@ class SemRestoreExemplarColorize:
                     "Film only: how much each frame reuses the previous frame's colours (0 = independent frames; "
                     "0.3-1 removes flicker). Chroma only, no frame blending.")}),
             },
+            "optional": {"encoder": ("SEMRESTORE_ENCODER", {"tooltip": ENCODER_TOOLTIP}),
+                         "shots": ("SEMRESTORE_SHOTS", {"tooltip": (
+                             "Optional shot cuts from Detect Shots (on the same frames): the temporal memory restarts "
+                             "at every cut and each shot uses the references that suit its first frame, as the CLI "
+                             "does for a video. Empty: the batch is one shot using every reference.")})},
+        }
+
+    def execute(self, image, reference, strength, temperature, resolution, temporal_weight, encoder=None, shots=None):
+        # Frames are converted one at a time and written straight into the preallocated outputs,
+        # so a long film never holds more than a few frame-sized copies beside input and output.
+        image = image if image.ndim == 4 else image[None]
+        B, H, W = image.shape[:3]
+        cuts = None if shots is None else shots.cuts_for(B, "shots")
+        out, conf = torch.empty(B, H, W, 3), torch.empty(B, H, W)
+        refs = image_to_bchw(reference, "reference")
+        enc = resolve_encoder(encoder)
+        colorize_into((image_to_bchw(image[b:b + 1], "image") for b in range(image.shape[0])),
+                      out.permute(0, 3, 1, 2), conf[:, None], enc, refs, progress=bridge.progress_bar(image.shape[0]),
+                      strength=strength, temperature=temperature, resolution=resolution,
+                      temporal_weight=temporal_weight, interrupt=bridge.throw_if_interrupted, detect_shots=False,
+                      per_shot_references=shots is not None, shots=cuts)
+        return (out.clamp_(0, 1), conf)
+
+
+# --- shots (issue 11) --------------------------------------------------------------------------
+
+class SemRestoreDetectShots:
+    DESCRIPTION = ("Finds the shot cuts in a batch of film frames (luminance histogram + encoder embedding distance "
+                   "between consecutive frames, with a threshold that adapts to the film's motion; flashes and fades "
+                   "are not cuts). Connect 'shots' to Exemplar Colorize so the temporal memory restarts at each cut "
+                   "and each shot picks its own references.")
+    CATEGORY = "semantic_restore/colorize"
+    FUNCTION = "execute"
+    RETURN_TYPES = ("SEMRESTORE_SHOTS", "STRING", "INT")
+    RETURN_NAMES = ("shots", "cut_list", "shot_count")
+    OUTPUT_TOOLTIPS = ("The cuts (and each frame's shot number), for Exemplar Colorize's 'shots' input.",
+                       "Readable list: one line per shot with its first and last frame.",
+                       "How many shots were found (1 = no cut).")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {"image": ("IMAGE", {"tooltip": "Film frames in order (a batch, e.g. from Get Video "
+                                                        "Components). Colour or black-and-white."})},
             "optional": {"encoder": ("SEMRESTORE_ENCODER", {"tooltip": ENCODER_TOOLTIP})},
         }
 
-    def execute(self, image, reference, strength, temperature, resolution, temporal_weight, encoder=None):
-        target = image_to_bchw(image, "image")
-        refs = image_to_bchw(reference, "reference")
-        enc = resolve_encoder(encoder)
-        advance = bridge.progress_bar(target.shape[0])
-        r = exemplar_colorize(target, refs, enc, strength=strength, temperature=temperature, resolution=resolution,
-                              temporal_weight=temporal_weight, progress=advance,
-                              interrupt=bridge.throw_if_interrupted)
-        return (bchw_to_image(r.rgb), b1hw_to_mask(r.confidence))
+    def execute(self, image, encoder=None):
+        frames = (image if image.ndim == 4 else image[None]).permute(0, 3, 1, 2)  # a view: no copy of the film
+        shots = detect_shots(frames, resolve_encoder(encoder), progress=bridge.progress_bar(frames.shape[0]),
+                             interrupt=bridge.throw_if_interrupted)
+        return (shots, shots.text(), len(shots.starts()))
 
 
 # --- hints -------------------------------------------------------------------------------------
@@ -436,6 +478,7 @@ NODE_CLASS_MAPPINGS = {
     "SemRestoreSampleHints": SemRestoreSampleHints,
     "SemRestoreDinoUpscale": SemRestoreDinoUpscale,
     "SemRestoreColorMetrics": SemRestoreColorMetrics,
+    "SemRestoreDetectShots": SemRestoreDetectShots,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "SemRestoreLoadEncoder": "Load Encoder (Semantic Restore)",
@@ -445,4 +488,5 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "SemRestoreSampleHints": "Sample Hints (Semantic Restore)",
     "SemRestoreDinoUpscale": "DINO Tiled Upscale (Semantic Restore)",
     "SemRestoreColorMetrics": "Color Metrics (Semantic Restore)",
+    "SemRestoreDetectShots": "Detect Shots (Semantic Restore)",
 }

@@ -20,15 +20,15 @@ Pipeline per frame (shapes for a target ``H x W``, matching at long side ``resol
    (edges come from the original photo); ab is scaled by ``strength``, clamped to the sRGB
    gamut by chroma scaling, and recombined with the original L, row chunk by row chunk.
 
-Video: with ``temporal_weight > 0``, frame ``t`` also attends to frame ``t-1``'s features with
-the chroma it was given, its logits shifted by ``log(temporal_weight)``. Only chroma is
-propagated (frames are never blended in RGB, which would ghost moving objects).
+Video: with ``temporal_weight > 0``, the previous frame's chroma is a gated, decaying prior on
+cells that see the same scene point and agree with the reference (:mod:`.temporal`); the
+references stay the permanent memory, so nothing drifts. Only chroma is carried (frames are
+never blended in RGB, which would ghost moving objects).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -40,6 +40,7 @@ from .correspond import (DEFAULT_TEMPERATURE, FeatureGrid, attend, backward_best
                          grid_to_pixels, match_stride, pool_to_grid, similarity_confidence)
 from .guided import fast_guided_upsample, resize_area
 from .propagate import propagate_ab
+from .temporal import FrameMemory, apply_memory, remember
 
 __all__ = ["DEFAULT_RESOLUTION", "ExemplarResult", "ExemplarSettings", "FrameMemory", "ReferenceBank", "check_exemplar_inputs",
            "colorize_frame", "exemplar_colorize", "prepare_references", "reference_list"]
@@ -171,14 +172,6 @@ class ReferenceBank:
     count: int
 
 
-@dataclass
-class FrameMemory:
-    """What a frame leaves for the next one (temporal mode): its features and the chroma it got."""
-
-    feats: torch.Tensor  # [M, C]
-    ab: torch.Tensor  # [M, 2]
-
-
 def _as_rgb(x: torch.Tensor) -> torch.Tensor:
     x = x.float()
     return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
@@ -212,21 +205,14 @@ def colorize_frame(frame: torch.Tensor, bank: ReferenceBank, encoder, settings: 
     l_full = rgb_to_l(_as_rgb(frame).clamp(0, 1))
     l_small = resize_area(l_full, small)
     query = dense_features(encoder, l_small, layers=settings.layers, grid_stride=bank.stride)
-    k = bank.keys
-    if memory is not None and settings.temporal_weight > 0:
-        n_ref = k.feats.shape[0]
-        bias = torch.cat([torch.zeros(n_ref), torch.full((memory.feats.shape[0],), math.log(settings.temporal_weight))])
-        k = _Keys(torch.cat([k.feats, memory.feats]), torch.cat([k.ab, memory.ab]), bias)
-    ab_grid, conf_grid = _match(query, k, settings.temperature, interrupt)
+    ab_grid, conf_grid = _match(query, bank.keys, settings.temperature, interrupt)
     ab_px = grid_to_pixels(ab_grid, query.stride, small)
     conf_px = grid_to_pixels(conf_grid, query.stride, small).clamp(0, 1)
+    ab_px, conf_px = apply_memory(query, ab_px, conf_px, memory, settings.temporal_weight, interrupt)
     ab_small = propagate_ab(l_small, ab_px, conf_px + CONFIDENCE_FLOOR, smoothness=FILL_SMOOTHNESS,
                             interrupt=interrupt)
     rgb, conf, ab = _finish(l_full, ab_small, conf_px, l_small, settings.strength, interrupt)
-    new_memory = None
-    if settings.temporal_weight > 0:
-        cell_ab = pool_to_grid(ab_small, query.stride, tuple(query.feats.shape[-2:]))
-        new_memory = FrameMemory(query.feats[0].flatten(1).T, cell_ab[0].flatten(1).T)
+    new_memory = remember(query, ab_small, conf_px) if settings.temporal_weight > 0 else None
     return ExemplarResult(rgb, conf, ab), new_memory
 
 
@@ -255,8 +241,8 @@ def exemplar_colorize(
         strength: scales the transferred chroma (0 = gray, 1 = as matched, up to 2).
         temperature: softmax temperature on cosine similarity (0.01 sharp ... 0.1 soft).
         resolution: long side (px) at which matching and filling run; output is full size.
-        temporal_weight: 0 = frames independent; > 0 = frame ``t-1``'s colours are an extra
-            reference for frame ``t`` with this weight (0.3-1 for film).
+        temporal_weight: 0 = frames independent; > 0 = frame ``t-1``'s colours steady frame
+            ``t`` where both see the same scene point (0.3-1 for film; see :mod:`.temporal`).
         layers: encoder layers to fuse (default: deepest at stride 8 and 16).
         progress: called with 1 after each frame.
         interrupt: called between steps; raise from it to cancel.

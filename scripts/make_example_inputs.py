@@ -29,22 +29,41 @@ def _save_jpg(rgb: np.ndarray, name: str, max_side: int = 512) -> None:
     img.save(ASSETS / name, quality=90)
 
 
-def film(width: int = 448, height: int = 320, frames: int = 8) -> None:
-    """An 8-frame gray pan over ``coffee`` and a colour reference from an overlapping crop."""
-    img = data.coffee()
-    out = av.open(str(ASSETS / "film_gray.mp4"), "w")
+def _write_gray_mp4(name: str, crops, width: int, height: int, crf: int) -> None:
+    """H.264 at 8 fps of the gray versions of ``crops`` (RGB arrays of ``height x width``)."""
+    out = av.open(str(ASSETS / name), "w")
     stream = out.add_stream("libx264", rate=8)
     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-    stream.options = {"crf": "12"}
-    for t in range(frames):
-        crop = img[40:40 + height, 8 * t:8 * t + width]
+    stream.options = {"crf": str(crf)}
+    for crop in crops:
         frame = av.VideoFrame.from_ndarray(np.repeat(_gray_u8(crop)[..., None], 3, -1), format="rgb24")
         for packet in stream.encode(frame):
             out.mux(packet)
     for packet in stream.encode():
         out.mux(packet)
     out.close()
+
+
+def film(width: int = 448, height: int = 320, frames: int = 8) -> None:
+    """An 8-frame gray pan over ``coffee`` and a colour reference from an overlapping crop."""
+    img = data.coffee()
+    _write_gray_mp4("film_gray.mp4", (img[40:40 + height, 8 * t:8 * t + width] for t in range(frames)), width, height,
+                    12)
     _save_jpg(img[0:height, 150:150 + width], "film_reference.jpg")
+
+
+def two_shot_film(width: int = 320, height: int = 192, frames: int = 12) -> None:
+    """Issue 11: a gray two-shot film (a pan over ``coffee``, a cut, a pan over ``chelsea``) and a
+    colour reference for each shot, for the ``film_shots`` workflow."""
+    def crops():
+        for img in (data.coffee()[40:, :], data.chelsea()[30:, :]):
+            small = np.asarray(Image.fromarray(img).resize((round(img.shape[1] * height / img.shape[0]), height),
+                                                           Image.LANCZOS))
+            yield from (small[:, 6 * t:6 * t + width] for t in range(frames))
+
+    _write_gray_mp4("film_shots_gray.mp4", crops(), width, height, 20)
+    _save_jpg(data.coffee()[0:320, 150:598], "film_shots_reference_coffee.jpg", 384)
+    _save_jpg(data.chelsea()[0:260, 60:451], "film_shots_reference_chelsea.jpg", 384)
 
 
 def candidates() -> None:
@@ -71,5 +90,6 @@ def hints(count: int = 40, seed: int = 0) -> None:
 
 if __name__ == "__main__":
     film()
+    two_shot_film()
     candidates()
     hints()

@@ -155,6 +155,25 @@ def workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, str]]]]:
              "Set the frame rate of Create Video to your film's (8 here)."),
     ], [(1, "VIDEO", 2, "video"), (2, "images", 4, "image"), (3, "IMAGE", 4, "reference"), (4, "image", 5, "images"),
         (5, "VIDEO", 6, "video"), (4, "image", 7, "image"), (7, "report", 8, "source")])
+    # issue 11: a two-shot film, cuts detected, each shot colorized from its own reference
+    wf["film_shots"] = ([
+        N(1, "LoadVideo", (0, 0), ["film_shots_gray.mp4", "image"], "Black-and-white film (two shots)", (300, 330)),
+        N(2, "GetVideoComponents", (0, 380), [], size=(220, 70)),
+        N(3, "LoadImage", (0, 500), ["film_shots_reference_coffee.jpg", "image"], "Reference, shot 1", (300, 330)),
+        N(4, "LoadImage", (0, 880), ["film_shots_reference_chelsea.jpg", "image"], "Reference, shot 2", (300, 330)),
+        N(5, "ImageBatch", (340, 500), [], size=(200, 50)),
+        N(6, "SemRestoreDetectShots", (340, 0), {}, size=(300, 80)),
+        N(7, "PreviewAny", (340, 150), [], "Cut list", (300, 150)),
+        N(8, "SemRestoreExemplarColorize", (680, 0), {"temporal_weight": 0.5}, size=(340, 250)),
+        N(9, "CreateVideo", (1060, 0), [8], size=(270, 80)),
+        N(10, "SaveVideo", (1360, 0), ["video/semantic_restore", "auto", "auto"], size=(400, 400)),
+        note(11, (680, 320), "Detect Shots finds the cuts; with `shots` connected, Exemplar Colorize restarts its "
+             "temporal memory at every cut and lets each shot pick the references that suit it (here coffee for "
+             "shot 1, the cat for shot 2), exactly as `python -m semantic_restore colorize film.mp4` does. Set the "
+             "frame rate of Create Video to your film's (8 here)."),
+    ], [(1, "VIDEO", 2, "video"), (2, "images", 6, "image"), (2, "images", 8, "image"), (3, "IMAGE", 5, "image1"),
+        (4, "IMAGE", 5, "image2"), (5, "IMAGE", 8, "reference"), (6, "shots", 8, "shots"), (6, "cut_list", 7, "source"),
+        (8, "image", 9, "images"), (9, "VIDEO", 10, "video")])
     wf["hint_colorize"] = ([
         N(1, "LoadImage", (0, 0), ["chelsea_gray.png", "image"], "Black-and-white photo", (300, 330)),
         N(2, "LoadImage", (0, 380), ["chelsea_hints.png", "image"], "Hints: paint colours, then mask them",
