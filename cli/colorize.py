@@ -27,6 +27,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hint-mask", help="white where --hint-image holds a hint")
     p.add_argument("--hints", metavar="POINTS.json",
                    help='color points: [{"x": 10, "y": 20, "color": "#RRGGBB", "size": 2}, ...] in pixels')
+    p.add_argument("--chroma-from", metavar="COLORIZED",
+                   help="take only the colour of this colorized version of TARGET (any size, e.g. from DDColor or a "
+                        "diffusion model), aligned locally, on TARGET's exact luminance")
+    p.add_argument("--vividness", type=float, default=1.0, help="chroma gain for --chroma-from, 0..2 (default 1)")
     p.add_argument("--encoder", default=None, help="feature encoder (see the encoders command; default: offline efficientnet_lite0)")
     p.add_argument("--models-dir", help="extra folder to search for weight files")
     p.add_argument("--confidence", metavar="MASK.png", help="also write the exemplar confidence map here")
@@ -40,7 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def namespace(**kwargs: object) -> argparse.Namespace:
     """Defaults of the colorize parser, overridden by ``kwargs`` (used by ``demo``)."""
-    defaults = dict(reference=[], hint_image=None, hint_mask=None, hints=None, encoder=None, models_dir=None,
+    defaults = dict(reference=[], chroma_from=None, vividness=1.0, hint_image=None, hint_mask=None, hints=None, encoder=None, models_dir=None,
                     confidence=None, strength=1.0, temperature=None, resolution=None, device="cpu",
                     overwrite=False, report=False)
     defaults.update(kwargs)
@@ -54,8 +58,12 @@ def _device(name: str) -> torch.device:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.reference and not args.hints and not (args.hint_image or args.hint_mask):
-        raise ValueError("colorize: expected --reference REF and/or hints (--hint-image with --hint-mask, or --hints), got none.")
+    chroma_from = getattr(args, "chroma_from", None)
+    if not args.reference and not chroma_from and not args.hints and not (args.hint_image or args.hint_mask):
+        raise ValueError("colorize: expected --reference REF, --chroma-from COLORIZED and/or hints (--hint-image with "
+                         "--hint-mask, or --hints), got none.")
+    if chroma_from and args.reference:
+        raise ValueError("--chroma-from and --reference: expected one colour source, got both. Drop one of them.")
     if bool(args.hint_image) != bool(args.hint_mask):
         raise ValueError("--hint-image and --hint-mask: expected both, got only one. Pass the mask that marks the hint pixels.")
     check_output_path(args.output, args.overwrite)
@@ -77,6 +85,12 @@ def run(args: argparse.Namespace) -> int:
         options = {k: v for k, v in (("temperature", args.temperature), ("resolution", args.resolution)) if v is not None}
         result = exemplar_colorize(target, refs, encoder, strength=args.strength, **options)
         rgb, confidence = result.rgb, result.confidence
+    if chroma_from:
+        from ..colorize.chroma_transfer import transfer_chroma
+
+        moved = transfer_chroma(target, read_image(chroma_from, "chroma-from").to(device), vividness=args.vividness)
+        logger.info("--chroma-from: %s", moved.report)
+        rgb, confidence = moved.rgb, 1 - moved.disagreement
     hints = None
     if args.hint_image:
         hint_rgb = read_image(args.hint_image, "hint image").to(device)
@@ -85,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
         points = hints_from_points(read_json(args.hints, "hints"), height=target.shape[-2], width=target.shape[-1])
         hints = points if hints is None else hints.merge(points)
     if hints is not None:
-        rgb = hint_colorize(target, hints, base_rgb=rgb if args.reference else None, base_confidence=confidence, encoder=encoder)
+        rgb = hint_colorize(target, hints, base_rgb=rgb if args.reference or chroma_from else None,
+                            base_confidence=confidence, encoder=encoder)
 
     write_image(rgb, args.output, overwrite=args.overwrite)
     if args.confidence and confidence is not None:
