@@ -22,8 +22,11 @@ original's L exactly, at full resolution, and takes only the colour:
    Exemplar Colorize. If most of the image disagrees, the colorized image is probably
    of another photo: the report says so and a warning is logged.
 4. **Chroma along the original's edges.** The colorized image's ab, warped by the flow, is
-   carried to full resolution by :func:`guided.fast_guided_upsample` with the original L as the
-   guide, so colour edges snap to the original's edges instead of bleeding across them.
+   carried to full resolution by :func:`guided.detail_guided_upsample`: bilinear chroma plus the
+   original's lost detail times the local slope of ab against L, so colour edges sharpen along the
+   original's edges instead of bleeding across them, and nothing the colorized image knew is
+   smoothed away. (Measured against :func:`guided.fast_guided_upsample` on clean 4x-reduced
+   photos: +1 to +2 dB; the fast guided filter re-fits the values and blurs them.)
 5. ``ab x vividness`` (a chroma gain in LCh, hue kept), clamped into the sRGB gamut at each
    pixel's L by chroma scaling, merged with the original L.
 """
@@ -40,7 +43,7 @@ import torch.nn.functional as F
 
 from ..utils.checks import check_finite, check_range, check_tensor, input_error
 from ..utils.color import clamp_ab_to_gamut, lab_to_rgb, merge_l_ab, rgb_to_l, rgb_to_lab
-from .guided import detail_guided_upsample, fast_guided_upsample, resize_area
+from .guided import detail_guided_upsample, resize_area
 
 __all__ = ["ChromaTransferResult", "transfer_chroma", "DEFAULT_MAX_SHIFT", "ASPECT_TOLERANCE"]
 
@@ -57,9 +60,7 @@ WINDOW = 4  # radius (alignment px) of the structure-comparison window
 STRUCTURE_C = 4.0  # L units^2: below this variance a window counts as flat
 AGREE_HIGH, AGREE_LOW = 0.5, 0.2  # structure agreement ramp of the disagreement MASK
 FOREIGN_SHARE = 0.5  # share of the image flagged above which the inputs look like different photos
-GUIDED_RADIUS, GUIDED_EPS = 2, 4.0  # fast guided upsampling (radius in fit px, eps in L^2)
-FIT_SCALE = 0.5
-UPSAMPLE = "detail"
+GUIDED_RADIUS, GUIDED_EPS = 1, 4.0  # slope fit of the detail-guided upsampling (colorized px; L^2)
 
 
 @dataclass
@@ -175,9 +176,10 @@ def _disagreement(agree: torch.Tensor) -> torch.Tensor:
     return _box(d, WINDOW)
 
 
-def _sizes(target_hw: tuple[int, int], colorized_hw: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
-    """The coarse search grid (the colorized image's pixels in the target's aspect, <= ``SEARCH_MAX_SIDE``)
-    and the fine grid (twice that, at most the target's size and ``ALIGN_MAX_SIDE``)."""
+def _sizes(target_hw: tuple[int, int], colorized_hw: tuple[int, int]) -> tuple[tuple[int, int], ...]:
+    """The coarse search grid (the colorized image's pixels in the target's aspect, <= ``SEARCH_MAX_SIDE``),
+    the fine grid (twice that, at most the target's size and ``ALIGN_MAX_SIDE``) and the grid the
+    chroma is upsampled from (the colorized image's pixels, at most the target's size)."""
     h, w = target_hw
     area = colorized_hw[0] * colorized_hw[1]
 
@@ -185,7 +187,7 @@ def _sizes(target_hw: tuple[int, int], colorized_hw: tuple[int, int]) -> tuple[t
         s = min(1.0, math.sqrt(area * scale * scale / (h * w)), cap / max(h, w))
         return max(16, round(h * s)), max(16, round(w * s))
 
-    return fit(1.0, SEARCH_MAX_SIDE), fit(ALIGN_UPSAMPLE, ALIGN_MAX_SIDE)
+    return fit(1.0, SEARCH_MAX_SIDE), fit(ALIGN_UPSAMPLE, ALIGN_MAX_SIDE), fit(1.0, max(h, w))
 
 
 def _frame(target: torch.Tensor, colorized: torch.Tensor, vividness: float, max_shift: int,
@@ -194,7 +196,7 @@ def _frame(target: torch.Tensor, colorized: torch.Tensor, vividness: float, max_
     l_full = rgb_to_l(target.float().expand(-1, 3, -1, -1).clamp(0, 1))
     lab_c = rgb_to_lab(colorized.float().clamp(0, 1))
     hc, wc = lab_c.shape[-2:]
-    coarse, fine = _sizes((H, W), (hc, wc))
+    coarse, fine, fit = _sizes((H, W), (hc, wc))
     # The target at the colorized image's bandwidth.
     band = resize_area(l_full, (min(H, hc), min(W, wc)))
     # Coarse: the full search, in the colorized image's own pixels.
@@ -214,14 +216,8 @@ def _frame(target: torch.Tensor, colorized: torch.Tensor, vividness: float, max_
         l = l_full[:, :, r0:r1]
         rgb[:, :, r0:r1] = lab_to_rgb(merge_l_ab(l, clamp_ab_to_gamut(l, ab * vividness)))
 
-    fit = (max(8, round(fine[0] * FIT_SCALE)), max(8, round(fine[1] * FIT_SCALE)))
-    if UPSAMPLE == "fast":
-        fast_guided_upsample(l_full, resize_area(ab_f, fit), radius=GUIDED_RADIUS, eps=GUIDED_EPS,
-                             guide_low=resize_area(l_full, fit), on_chunk=write, interrupt=interrupt)
-    else:
-        detail_guided_upsample(l_full, resize_area(ab_f, fit), radius=GUIDED_RADIUS, eps=GUIDED_EPS,
-                               guide_low=resize_area(l_full, fit), smooth=UPSAMPLE == "smooth", on_chunk=write,
-                               interrupt=interrupt)
+    detail_guided_upsample(l_full, resize_area(ab_f, fit), radius=GUIDED_RADIUS, eps=GUIDED_EPS,
+                           guide_low=resize_area(l_full, fit), on_chunk=write, interrupt=interrupt)
     mask = F.interpolate(_disagreement(agree), size=(H, W), mode="bilinear", align_corners=False).clamp(0, 1)
     shift = float(flow.square().sum(1).sqrt().median()) * hc / fine[0]
     return rgb, mask, {"shift": shift, "flagged": float((mask > 0.5).float().mean())}
