@@ -147,10 +147,11 @@ class SemRestoreExemplarColorize:
                 "strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 2.0, "step": 0.05, "tooltip": (
                     "Chroma scale: 0 = gray, 1 = colours as matched, above 1 = more saturated.")}),
                 "temperature": ("FLOAT", {"default": DEFAULT_TEMPERATURE, "min": 0.005, "max": 0.2, "step": 0.005,
-                                          "tooltip": "Matching sharpness: 0.01 takes the single best match, 0.05-0.1 "
-                                                     "averages several (softer, less noisy colours)."}),
+                                          "tooltip": "Matching sharpness: 0.01 (default) follows the best matches, "
+                                                     "0.05-0.1 averages several (softer, less noisy colours)."}),
                 "resolution": ("INT", {"default": DEFAULT_RESOLUTION, "min": 128, "max": 2048, "step": 32, "tooltip": (
-                    "Long side (px) at which matching runs, 384-768. The output always has the input's full size.")}),
+                    "Long side (px) at which matching runs, 384-768 (the encoder sees it at twice that, for a grid "
+                    "of 4 px cells). The output always has the input's full size.")}),
                 "temporal_weight": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.05, "tooltip": (
                     "Film only: how much each frame reuses the previous frame's colours (0 = independent frames; "
                     "0.3-1 removes flicker). Chroma only, no frame blending.")}),

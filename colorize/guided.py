@@ -274,18 +274,29 @@ def fast_guided_upsample(
     a, bb, _ = guided_coefficients(guide_low, src, radius, eps, weight)
     if on_chunk is None and out is None:
         out = torch.empty(b_, c, H, W, dtype=src.dtype, device=src.device)
-    rows = max(1, int(chunk_pixels) // max(1, W))
-    for r0 in range(0, H, rows):
+
+    def rows(r0: int, r1: int) -> torch.Tensor:
+        g = guide[:, :, r0:r1].to(a.dtype).expand(b_, -1, -1, -1)
+        return apply_coefficients(g, _upsample_rows(a, r0, r1, (H, W)), _upsample_rows(bb, r0, r1, (H, W))).to(src.dtype)
+
+    return _by_rows(H, W, chunk_pixels, rows, out, on_chunk, interrupt)
+
+
+def _by_rows(H: int, W: int, chunk_pixels: int, rows: Callable[[int, int], torch.Tensor], out: torch.Tensor | None,
+             on_chunk: Callable[[int, int, torch.Tensor], None] | None,
+             interrupt: Callable[[], None] | None) -> torch.Tensor | None:
+    """Compute ``rows(r0, r1)`` chunk by chunk and hand each to ``on_chunk`` or write it into ``out``."""
+    step = max(1, int(chunk_pixels) // max(1, W))
+    for r0 in range(0, H, step):
         if interrupt is not None:
             interrupt()
-        r1 = min(H, r0 + rows)
-        g = guide[:, :, r0:r1].to(a.dtype).expand(b_, -1, -1, -1)
-        q = apply_coefficients(g, _upsample_rows(a, r0, r1, (H, W)), _upsample_rows(bb, r0, r1, (H, W))).to(src.dtype)
+        r1 = min(H, r0 + step)
+        q = rows(r0, r1)
         if on_chunk is not None:
             on_chunk(r0, r1, q)
         else:
             out[:, :, r0:r1] = q
-    return out
+    return None if on_chunk is not None else out
 
 
 def detail_guided_upsample(
@@ -332,19 +343,12 @@ def detail_guided_upsample(
     gl = guide_low.to(a.dtype).expand(b_, -1, -1, -1)
     base = apply_coefficients(gl, a, bb) if smooth else src.to(a.dtype)
     out = None if on_chunk is not None else torch.empty(b_, c, H, W, dtype=src.dtype, device=src.device)
-    rows = max(1, int(chunk_pixels) // max(1, W))
-    for r0 in range(0, H, rows):
-        if interrupt is not None:
-            interrupt()
-        r1 = min(H, r0 + rows)
-        g = guide[:, :, r0:r1].to(a.dtype).expand(b_, -1, -1, -1)
-        detail = g - _upsample_rows(gl, r0, r1, (H, W))
-        q = (_upsample_rows(base, r0, r1, (H, W)) + _upsample_rows(a, r0, r1, (H, W)) * detail).to(src.dtype)
-        if on_chunk is not None:
-            on_chunk(r0, r1, q)
-        else:
-            out[:, :, r0:r1] = q
-    return out
+
+    def rows(r0: int, r1: int) -> torch.Tensor:
+        detail = guide[:, :, r0:r1].to(a.dtype).expand(b_, -1, -1, -1) - _upsample_rows(gl, r0, r1, (H, W))
+        return (_upsample_rows(base, r0, r1, (H, W)) + _upsample_rows(a, r0, r1, (H, W)) * detail).to(src.dtype)
+
+    return _by_rows(H, W, chunk_pixels, rows, out, on_chunk, interrupt)
 
 
 def _cell_coords(n_out: int, r0: int, r1: int, cell: float, device: torch.device) -> torch.Tensor:
