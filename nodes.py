@@ -14,6 +14,7 @@ import torch
 
 from . import comfy_bridge as bridge
 from .colorize import Hints, hint_colorize, hints_from_image_mask, hints_from_json, sample_hints
+from .colorize.chroma_transfer import DEFAULT_MAX_SHIFT, transfer_chroma
 from .colorize.correspond import DEFAULT_TEMPERATURE
 from .colorize.exemplar import DEFAULT_RESOLUTION
 from .colorize.film import colorize_into
@@ -153,10 +154,11 @@ class SemRestoreExemplarColorize:
                 "strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 2.0, "step": 0.05, "tooltip": (
                     "Chroma scale: 0 = gray, 1 = colours as matched, above 1 = more saturated.")}),
                 "temperature": ("FLOAT", {"default": DEFAULT_TEMPERATURE, "min": 0.005, "max": 0.2, "step": 0.005,
-                                          "tooltip": "Matching sharpness: 0.01 takes the single best match, 0.05-0.1 "
-                                                     "averages several (softer, less noisy colours)."}),
+                                          "tooltip": "Matching sharpness: 0.01 (default) follows the best matches, "
+                                                     "0.05-0.1 averages several (softer, less noisy colours)."}),
                 "resolution": ("INT", {"default": DEFAULT_RESOLUTION, "min": 128, "max": 2048, "step": 32, "tooltip": (
-                    "Long side (px) at which matching runs, 384-768. The output always has the input's full size.")}),
+                    "Long side (px) at which matching runs, 384-768 (the encoder sees it at twice that, for a grid "
+                    "of 4 px cells). The output always has the input's full size.")}),
                 "temporal_weight": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.05, "tooltip": (
                     "Film only: how much each frame reuses the previous frame's colours (0 = independent frames; "
                     "0.3-1 removes flicker). Chroma only, no frame blending.")}),
@@ -312,6 +314,47 @@ class SemRestoreSampleHints:
     def execute(self, image, count, seed):
         hint_rgb, mask = sample_hints(image_to_bchw(image, "image"), count, seed)
         return (bchw_to_image(hint_rgb), b1hw_to_mask(mask))
+
+
+# --- transfer chroma (issue 13) -----------------------------------------------------------------
+
+class SemRestoreTransferChroma:
+    DESCRIPTION = ("Takes only the colour of a colorized version of your photo (DDColor, a diffusion img2img, any "
+                   "size, shifted or warped by a few pixels, other brightness) and puts it on the original at full "
+                   "resolution: the output keeps the original's size and exact luminance; colour is aligned locally "
+                   "and follows the original's edges. The mask shows where the colorized version invented or lost "
+                   "structure, to route those regions to Hint or Exemplar Colorize.")
+    CATEGORY = "semantic_restore/colorize"
+    FUNCTION = "execute"
+    RETURN_TYPES = ("IMAGE", "MASK", "STRING")
+    RETURN_NAMES = ("image", "disagreement", "report")
+    OUTPUT_TOOLTIPS = ("The original(s) with the colorized version's colour, same size and luminance as image.",
+                       "White where the colorized version's structure differs from the original's (invented or "
+                       "missing objects): its colour there is unreliable.",
+                       "Per frame: the median shift found and the share flagged; a warning if colorized looks like "
+                       "a different photo.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "image": ("IMAGE", {"tooltip": "The original photo(s) or film frames, gray or colour, full "
+                                               "resolution. Only their luminance is used, and kept exactly."}),
+                "colorized": ("IMAGE", {"tooltip": "A colorized version of image (one per frame, or one for all): "
+                                                   "any size, same framing (aspect within 10%)."}),
+                "vividness": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 2.0, "step": 0.05, "tooltip": (
+                    "Chroma gain in LCh, hue kept: 0 = gray, 1 = as colorized, above 1 = more saturated.")}),
+                "max_shift": ("INT", {"default": DEFAULT_MAX_SHIFT, "min": 0, "max": 64, "tooltip": (
+                    "How far (pixels of the colorized image) to search for each region's counterpart. 6 covers a "
+                    "VAE round trip; raise it for larger warps.")}),
+            }
+        }
+
+    def execute(self, image, colorized, vividness, max_shift):
+        target = image_to_bchw(image, "image")
+        r = transfer_chroma(target, image_to_bchw(colorized, "colorized"), vividness=vividness, max_shift=max_shift,
+                            progress=bridge.progress_bar(target.shape[0]), interrupt=bridge.throw_if_interrupted)
+        return (bchw_to_image(r.rgb), b1hw_to_mask(r.disagreement), r.report)
 
 
 # --- upscale -----------------------------------------------------------------------------------
@@ -476,6 +519,7 @@ NODE_CLASS_MAPPINGS = {
     "SemRestoreExemplarColorize": SemRestoreExemplarColorize,
     "SemRestoreHintColorize": SemRestoreHintColorize,
     "SemRestoreSampleHints": SemRestoreSampleHints,
+    "SemRestoreTransferChroma": SemRestoreTransferChroma,
     "SemRestoreDinoUpscale": SemRestoreDinoUpscale,
     "SemRestoreColorMetrics": SemRestoreColorMetrics,
     "SemRestoreDetectShots": SemRestoreDetectShots,
@@ -486,6 +530,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "SemRestoreExemplarColorize": "Exemplar Colorize (Semantic Restore)",
     "SemRestoreHintColorize": "Hint Colorize (Semantic Restore)",
     "SemRestoreSampleHints": "Sample Hints (Semantic Restore)",
+    "SemRestoreTransferChroma": "Transfer Chroma (Semantic Restore)",
     "SemRestoreDinoUpscale": "DINO Tiled Upscale (Semantic Restore)",
     "SemRestoreColorMetrics": "Color Metrics (Semantic Restore)",
     "SemRestoreDetectShots": "Detect Shots (Semantic Restore)",

@@ -54,6 +54,25 @@ def pairs() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     return out
 
 
+def extra_pairs() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Validation pairs not used for tuning (``--extra``): other photos and other crops."""
+    from skimage import data
+
+    left, right, _ = data.stereo_motorcycle()
+    out = {"motorcycle (stereo, reversed)": (to_tensor(right), to_tensor(left))}
+    i = to_tensor(data.immunohistochemistry())  # 512x512
+    out["immunohistochemistry (shifted crops)"] = (i[..., 0:400, 0:440], i[..., 100:512, 60:512])
+    h = to_tensor(data.hubble_deep_field())  # 872x1000
+    out["hubble (shifted, 0.8x)"] = (h[..., 100:600, 0:600], _resize(h[..., 300:872, 300:1000], 458, 560))
+    r = _resize(to_tensor(data.retina()), 705, 705)
+    out["retina (shifted crops)"] = (r[..., 0:500, 50:600], r[..., 150:705, 0:550])
+    k = to_tensor(data.coffee())
+    out["coffee (other crops, mirrored ref)"] = (k[..., 0:300, 0:450], torch.flip(k[..., 100:400, 150:600], (-1,)))
+    a = to_tensor(data.astronaut())
+    out["astronaut (1.25x zoom)"] = (a[..., 128:512, 0:384], _resize(a[..., 0:400, 64:512], 500, 560))
+    return out
+
+
 def _baselines(gt: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     lab = rgb_to_lab(gt)
     gray = lab_to_rgb(torch.cat([lab[:, :1], torch.zeros_like(lab[:, 1:])], 1))
@@ -62,10 +81,11 @@ def _baselines(gt: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, torch
     return gray, glob
 
 
-def quality(enc) -> list[str]:
+def quality(enc, which=None) -> list[str]:
     rows = ["| pair | size | gray PSNR / ΔE | global mean-ab PSNR / ΔE | ours PSNR / ΔE | ours − global |",
             "|---|---|---|---|---|---|"]
-    for name, (gt, ref) in pairs().items():
+    scores = []
+    for name, (gt, ref) in (which or pairs)().items():
         gray, glob = _baselines(gt, ref)
         ours = exemplar_colorize(gt, ref, enc).rgb
         p = [psnr_rgb(x, gt) for x in (gray, glob, ours)]
@@ -73,6 +93,9 @@ def quality(enc) -> list[str]:
         rows.append(f"| {name} | {gt.shape[-1]}x{gt.shape[-2]} | {p[0]:.2f} / {d[0]:.2f} | {p[1]:.2f} / {d[1]:.2f} "
                     f"| {p[2]:.2f} / {d[2]:.2f} | {p[2] - p[1]:+.2f} dB |")
         print(rows[-1], flush=True)
+        scores.append(p[2])
+    rows.append(f"| mean | | | | {sum(scores) / len(scores):.2f} | |")
+    print(rows[-1], flush=True)
     return rows
 
 
@@ -146,9 +169,22 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench exemplar", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="quality table only")
     p.add_argument("--skip-memory", action="store_true")
+    p.add_argument("--extra", action="store_true", help="quality on the validation pairs (not used for tuning) only")
+    p.add_argument("--speed", action="store_true", help="speed table only")
+    p.add_argument("--memory", action="store_true", help="4096x4096 memory run only")
     args = p.parse_args(argv)
     torch.set_grad_enabled(False)
     enc = create_encoder("efficientnet_lite0")
+    if args.speed:
+        speed(enc)
+        return 0
+    if args.memory:
+        memory()
+        return 0
+    if args.extra:
+        print("## Quality on validation pairs (efficientnet_lite0, defaults)")
+        quality(enc, extra_pairs)
+        return 0
     print("## Quality (efficientnet_lite0, defaults)")
     quality(enc)
     if args.quick:

@@ -34,6 +34,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hint-mask", help="stills: white where --hint-image holds a hint")
     p.add_argument("--hints", metavar="POINTS.json",
                    help='stills: color points [{"x": 10, "y": 20, "color": "#RRGGBB", "size": 2}, ...] in pixels')
+    p.add_argument("--chroma-from", metavar="COLORIZED",
+                   help="stills: take only the colour of this colorized version of TARGET (any size, e.g. from DDColor "
+                        "or a diffusion model), aligned locally, on TARGET's exact luminance")
+    p.add_argument("--vividness", type=float, default=1.0, help="chroma gain for --chroma-from, 0..2 (default 1)")
     p.add_argument("--encoder", default=None, help="feature encoder (see the encoders command; default: offline efficientnet_lite0)")
     p.add_argument("--models-dir", help="extra folder to search for weight files")
     p.add_argument("--confidence", metavar="MASK.png", help="stills: also write the exemplar confidence map here")
@@ -69,6 +73,7 @@ def namespace(**kwargs: object) -> argparse.Namespace:
                     models_dir=None, confidence=None, strength=1.0, temperature=None, resolution=None,
                     temporal_weight=None, codec=None, crf=None, lossless=False, device="cpu", overwrite=False,
                     progress=False, resume=False, ray=None, workers=None)
+    defaults.update(chroma_from=None, vividness=1.0)
     defaults.update(kwargs)
     return argparse.Namespace(**defaults)
 
@@ -104,6 +109,8 @@ class _Bar:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "chroma_from", None):
+        return run_chroma_from(args)
     options = options_from_args(args)
     if os.path.isdir(args.target):
         return run_folder(args, options)
@@ -118,6 +125,26 @@ def run(args: argparse.Namespace) -> int:
     print(describe(report))
     if args.confidence:
         print(f"wrote {os.path.abspath(args.confidence)} (confidence)")
+    return 0
+
+
+def run_chroma_from(args: argparse.Namespace) -> int:
+    """``--chroma-from COLORIZED`` (issue 13): only COLORIZED's colour, aligned, on the still TARGET's exact L."""
+    if args.reference or args.keyframes or args.hints or args.hint_image or args.hint_mask:
+        raise ValueError("--chroma-from: expected it as the only colour source, got --reference/--keyframes/hints "
+                         "too. Drop them, or run Hint Colorize on the result afterwards.")
+    if os.path.isdir(args.target) or is_video_path(args.target):
+        raise ValueError(f"--chroma-from: expected a still image as TARGET, got {args.target!r}. "
+                         "Use the Transfer Chroma node for frame batches.")
+    check_outputs([(args.output, "--output")], args.overwrite)
+    from ..colorize.chroma_transfer import transfer_chroma
+    from .io import read_image, write_image
+
+    moved = transfer_chroma(read_image(args.target, "target"), read_image(args.chroma_from, "chroma-from"),
+                            vividness=args.vividness)
+    write_image(moved.rgb, args.output, overwrite=args.overwrite)
+    print(moved.report)
+    print(f"wrote {os.path.abspath(args.output)} ({moved.rgb.shape[-1]}x{moved.rgb.shape[-2]})")
     return 0
 
 

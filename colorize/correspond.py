@@ -43,7 +43,7 @@ __all__ = [
     "DEFAULT_CHUNK_ELEMENTS",
 ]
 
-DEFAULT_TEMPERATURE = 0.02
+DEFAULT_TEMPERATURE = 0.01
 # Similarity entries per chunk (queries x keys); 2**23 floats = 32 MB per temporary.
 DEFAULT_CHUNK_ELEMENTS = 1 << 23
 

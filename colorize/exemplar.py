@@ -6,11 +6,15 @@ Pipeline per frame (shapes for a target ``H x W``, matching at long side ``resol
    matching size; every reference is described by **its own L** too, so the colour photo and
    the black-and-white target are compared in the same (gray) domain.
 2. :func:`correspond.dense_features`: fused, unit-norm encoder features on a grid (stride 8 for
-   CNNs, the patch size for ViTs); references are encoded once for the whole batch.
+   CNNs, the patch size for ViTs) of the matching-size image enlarged ``MATCH_SCALE`` = 2x, so a
+   cell covers 4 px of the matching size; references are encoded once for the whole batch.
 3. :func:`correspond.attend`: softmax attention of every target cell over the cells of all
-   references (temperature ``T``), warping their mean ab; chunked, so memory is
-   ``chunk x keys``, never ``(H*W)^2``. Several references compete per cell, so each region
-   takes its colours from the reference that matches it best.
+   references (temperature ``T``), warping each reference cell's **local chroma model**
+   ``ab = a * L + b`` (a ridge fit over the cell's pixels, :func:`local_linear_chroma`), which
+   is then applied with the target's own L: colour follows shading inside a region instead of
+   being one mean per cell. Chunked, so memory is ``chunk x keys``, never ``(H*W)^2``. Several
+   references compete per cell, so each region takes its colours from the reference that
+   matches it best.
 4. Confidence per cell = similarity confidence x cycle agreement (the best match's own best
    match must come back near the start cell).
 5. At matching resolution, :func:`propagate.propagate_ab` solves an edge-aware least-squares
@@ -43,12 +47,14 @@ from .propagate import propagate_ab
 from .temporal import FrameMemory, apply_memory, remember
 
 __all__ = ["DEFAULT_RESOLUTION", "ExemplarResult", "ExemplarSettings", "FrameMemory", "ReferenceBank", "check_exemplar_inputs",
-           "colorize_frame", "exemplar_colorize", "prepare_references", "reference_list"]
+           "colorize_frame", "exemplar_colorize", "local_linear_chroma", "prepare_references", "reference_list"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_RESOLUTION = 512
 MIN_SIDE = 16
+MATCH_SCALE = 2.0  # the encoder sees the matching-size image at this scale: a grid of stride / 2 px
+LINEAR_EPS = 16.0  # ridge (L^2) of each reference cell's local chroma model ab = a * L + b
 FILL_SMOOTHNESS = 4.0  # edge-aware fill strength at matching resolution
 CONFIDENCE_FLOOR = 0.02  # every cell keeps a little data weight, so nothing is left without colour
 
@@ -65,13 +71,37 @@ class ExemplarResult:
 @dataclass
 class _Keys:
     feats: torch.Tensor  # [M, C]
-    ab: torch.Tensor  # [M, 2]
+    model: torch.Tensor  # [M, 4]: per cell, ab = model[:, :2] * L + model[:, 2:]
     bias: torch.Tensor | None  # [M] logit offsets
 
 
 def _matching_size(h: int, w: int, resolution: int) -> tuple[int, int]:
     s = min(1.0, resolution / max(h, w))
     return max(MIN_SIDE, round(h * s)), max(MIN_SIDE, round(w * s))
+
+
+def _encoding_size(size: tuple[int, int]) -> tuple[int, int]:
+    """The image size the encoder sees: the matching size x ``MATCH_SCALE`` (a finer grid of cells)."""
+    return max(MIN_SIDE, round(size[0] * MATCH_SCALE)), max(MIN_SIDE, round(size[1] * MATCH_SCALE))
+
+
+def local_linear_chroma(l: torch.Tensor, ab: torch.Tensor, stride: int, grid: tuple[int, int],
+                        eps: float = LINEAR_EPS) -> torch.Tensor:
+    """Per grid cell, the regularised least-squares fit ``ab = a * L + b`` over the cell's pixels.
+
+    Args:
+        l: ``[1, 1, H, W]`` L in ``[0, 100]``; ab: ``[1, 2, H, W]``.
+        stride: cell size in pixels; grid: ``(h, w)`` cells (edge cells: the part inside the image).
+        eps: ridge on the slope, in L units squared (a flat cell gets ``a ~ 0``, i.e. its mean ab).
+
+    Returns:
+        ``[1, 4, h, w]``: slopes ``(a_a, a_b)`` then intercepts ``(b_a, b_b)``.
+    """
+    m_l = pool_to_grid(l, stride, grid)
+    m_ab = pool_to_grid(ab, stride, grid)
+    var = (pool_to_grid(l * l, stride, grid) - m_l * m_l).clamp_min(0)
+    slope = (pool_to_grid(l * ab, stride, grid) - m_l * m_ab) / (var + eps)
+    return torch.cat([slope, m_ab - slope * m_l], 1)
 
 
 def reference_list(references: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -104,26 +134,29 @@ def check_exemplar_inputs(target: torch.Tensor, references: Sequence[torch.Tenso
 
 
 def _reference_keys(encoder, references: Sequence[torch.Tensor], resolution: int, layers, grid_stride) -> _Keys:
-    feats, abs_ = [], []
+    feats, models = [], []
     for r in references:
-        size = _matching_size(*r.shape[-2:], resolution)
+        size = _encoding_size(_matching_size(*r.shape[-2:], resolution))
         lab = rgb_to_lab(resize_area(r[None].float(), size).clamp(0, 1))
         grid = dense_features(encoder, lab[:, :1], layers=layers, grid_stride=grid_stride)
-        hw = grid.feats.shape[-2:]
-        ab = pool_to_grid(lab[:, 1:], grid.stride, tuple(hw))
+        model = local_linear_chroma(lab[:, :1], lab[:, 1:], grid.stride, tuple(grid.feats.shape[-2:]))
         feats.append(grid.feats[0].flatten(1).T)
-        abs_.append(ab[0].flatten(1).T)
-    return _Keys(torch.cat(feats), torch.cat(abs_), None)
+        models.append(model[0].flatten(1).T)
+    return _Keys(torch.cat(feats), torch.cat(models), None)
 
 
 def _match(query: FeatureGrid, keys: _Keys, temperature: float, interrupt) -> tuple[torch.Tensor, torch.Tensor]:
-    """Warped ab ``[1, 2, h, w]`` and confidence ``[1, 1, h, w]`` on the query grid."""
+    """Warped chroma model ``[1, 4, h, w]`` (slopes, intercepts) and confidence ``[1, 1, h, w]`` on the query grid.
+
+    The softmax weights blend the matched cells' linear models, which is the same as blending
+    their predictions ``a * L + b`` for the target's L.
+    """
     h, w = query.feats.shape[-2:]
     q = query.feats[0].flatten(1).T.contiguous()
-    warped, best, fwd = attend(q, keys.feats, keys.ab, temperature, key_bias=keys.bias, interrupt=interrupt)
+    warped, best, fwd = attend(q, keys.feats, keys.model, temperature, key_bias=keys.bias, interrupt=interrupt)
     bwd = backward_best(keys.feats, q)
     conf = similarity_confidence(best) * cycle_agreement(fwd, bwd, (h, w))
-    return warped.T.reshape(1, 2, h, w), conf.reshape(1, 1, h, w)
+    return warped.T.reshape(1, 4, h, w), conf.reshape(1, 1, h, w)
 
 
 def _finish(l_full: torch.Tensor, ab_small: torch.Tensor, conf_small: torch.Tensor, l_small: torch.Tensor,
@@ -187,7 +220,7 @@ def prepare_references(encoder, references: torch.Tensor | Sequence[torch.Tensor
     small = _matching_size(*frame_size, settings.resolution)
     # One grid stride for target and references; an encoder whose config lacks strides is probed once.
     stride = match_stride(encoder, settings.layers) or dense_features(
-        encoder, torch.full((1, 1, *small), 50.0), layers=settings.layers).stride
+        encoder, torch.full((1, 1, *_encoding_size(small)), 50.0), layers=settings.layers).stride
     keys = _reference_keys(encoder, refs, settings.resolution, settings.layers, stride)
     return ReferenceBank(keys, stride, len(refs))
 
@@ -202,13 +235,24 @@ def colorize_frame(frame: torch.Tensor, bank: ReferenceBank, encoder, settings: 
     ``settings.temporal_weight`` is 0). Inputs are checked by the public entry points.
     """
     small = _matching_size(*frame.shape[-2:], settings.resolution)
+    enc_size = _encoding_size(small)
     l_full = rgb_to_l(_as_rgb(frame).clamp(0, 1))
     l_small = resize_area(l_full, small)
-    query = dense_features(encoder, l_small, layers=settings.layers, grid_stride=bank.stride)
-    ab_grid, conf_grid = _match(query, bank.keys, settings.temperature, interrupt)
-    ab_px = grid_to_pixels(ab_grid, query.stride, small)
-    conf_px = grid_to_pixels(conf_grid, query.stride, small).clamp(0, 1)
-    ab_px, conf_px = apply_memory(query, ab_px, conf_px, memory, settings.temporal_weight, interrupt)
+    l_enc = resize_area(l_full, enc_size)
+    query = dense_features(encoder, l_enc, layers=settings.layers, grid_stride=bank.stride)
+    model_grid, conf_grid = _match(query, bank.keys, settings.temperature, interrupt)
+    model_enc = grid_to_pixels(model_grid, query.stride, enc_size)
+    conf_enc = grid_to_pixels(conf_grid, query.stride, enc_size).clamp(0, 1)
+    if memory is not None and settings.temporal_weight > 0:
+        # The previous frame's chroma is a gated prior (colorize/temporal.py), blended on the
+        # encoder's grid where the motion between the frames is measured.
+        ab_enc, conf_enc = apply_memory(query, model_enc[:, :2] * l_enc + model_enc[:, 2:], conf_enc, memory,
+                                        settings.temporal_weight, interrupt)
+        ab_px, conf_px = resize_area(ab_enc, small), resize_area(conf_enc, small).clamp(0, 1)
+    else:
+        # Each cell's colour follows the target's own L inside it (the matched cells' local models).
+        model_px, conf_px = resize_area(model_enc, small), resize_area(conf_enc, small).clamp(0, 1)
+        ab_px = model_px[:, :2] * l_small + model_px[:, 2:]
     ab_small = propagate_ab(l_small, ab_px, conf_px + CONFIDENCE_FLOOR, smoothness=FILL_SMOOTHNESS,
                             interrupt=interrupt)
     rgb, conf, ab = _finish(l_full, ab_small, conf_px, l_small, settings.strength, interrupt)
@@ -239,7 +283,7 @@ def exemplar_colorize(
             colour photos in ``[0, 1]`` (any sizes).
         encoder: an encoder from :func:`encoders.create_encoder`.
         strength: scales the transferred chroma (0 = gray, 1 = as matched, up to 2).
-        temperature: softmax temperature on cosine similarity (0.01 sharp ... 0.1 soft).
+        temperature: softmax temperature on cosine similarity (0.01 default and sharp ... 0.1 soft).
         resolution: long side (px) at which matching and filling run; output is full size.
         temporal_weight: 0 = frames independent; > 0 = frame ``t-1``'s colours steady frame
             ``t`` where both see the same scene point (0.3-1 for film; see :mod:`.temporal`).

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from ..utils.checks import check_finite, check_range, check_tensor, input_error
 
 __all__ = ["box_filter", "guided_filter", "guided_coefficients", "apply_coefficients", "fast_guided_upsample",
-           "joint_bilateral_upsample", "resize_area", "DEFAULT_CHUNK_PIXELS"]
+           "detail_guided_upsample", "joint_bilateral_upsample", "resize_area", "DEFAULT_CHUNK_PIXELS"]
 
 # Pixels per chunk of full-resolution work (rows x width); 2**21 keeps each temporary map ~8 MB.
 DEFAULT_CHUNK_PIXELS = 1 << 21
@@ -274,18 +274,81 @@ def fast_guided_upsample(
     a, bb, _ = guided_coefficients(guide_low, src, radius, eps, weight)
     if on_chunk is None and out is None:
         out = torch.empty(b_, c, H, W, dtype=src.dtype, device=src.device)
-    rows = max(1, int(chunk_pixels) // max(1, W))
-    for r0 in range(0, H, rows):
+
+    def rows(r0: int, r1: int) -> torch.Tensor:
+        g = guide[:, :, r0:r1].to(a.dtype).expand(b_, -1, -1, -1)
+        return apply_coefficients(g, _upsample_rows(a, r0, r1, (H, W)), _upsample_rows(bb, r0, r1, (H, W))).to(src.dtype)
+
+    return _by_rows(H, W, chunk_pixels, rows, out, on_chunk, interrupt)
+
+
+def _by_rows(H: int, W: int, chunk_pixels: int, rows: Callable[[int, int], torch.Tensor], out: torch.Tensor | None,
+             on_chunk: Callable[[int, int, torch.Tensor], None] | None,
+             interrupt: Callable[[], None] | None) -> torch.Tensor | None:
+    """Compute ``rows(r0, r1)`` chunk by chunk and hand each to ``on_chunk`` or write it into ``out``."""
+    step = max(1, int(chunk_pixels) // max(1, W))
+    for r0 in range(0, H, step):
         if interrupt is not None:
             interrupt()
-        r1 = min(H, r0 + rows)
-        g = guide[:, :, r0:r1].to(a.dtype).expand(b_, -1, -1, -1)
-        q = apply_coefficients(g, _upsample_rows(a, r0, r1, (H, W)), _upsample_rows(bb, r0, r1, (H, W))).to(src.dtype)
+        r1 = min(H, r0 + step)
+        q = rows(r0, r1)
         if on_chunk is not None:
             on_chunk(r0, r1, q)
         else:
             out[:, :, r0:r1] = q
-    return out
+    return None if on_chunk is not None else out
+
+
+def detail_guided_upsample(
+    guide: torch.Tensor,
+    src: torch.Tensor,
+    radius: int,
+    eps: float,
+    *,
+    guide_low: torch.Tensor | None = None,
+    smooth: bool = False,
+    chunk_pixels: int = DEFAULT_CHUNK_PIXELS,
+    on_chunk: Callable[[int, int, torch.Tensor], None] | None = None,
+    interrupt: Callable[[], None] | None = None,
+) -> torch.Tensor | None:
+    """Upsample a low-resolution map by bilinear interpolation plus the guide's missing detail.
+
+    ``q = up(s) + up(a) * (I - up(I_low))``: the map's own values, interpolated, plus the guide's
+    detail that the low resolution lost (``I - up(I_low)``) times the local slope ``a`` of the map
+    against the guide (guided-filter coefficients fitted at low resolution). Unlike
+    :func:`fast_guided_upsample`, the low-resolution values themselves are not re-fitted, so
+    nothing the map knew is smoothed away; where map and guide are unrelated, ``a ~ 0`` and this
+    is plain bilinear upsampling.
+
+    Args:
+        guide: ``[B or 1, 1, H, W]`` full-resolution guide (L in ``[0, 100]``).
+        src: ``[B, C, h, w]`` low-resolution map.
+        radius, eps: of the slope fit (low-resolution px; guide units squared).
+        guide_low: ``[B or 1, 1, h, w]`` the guide at ``src``'s size; default: area-resized ``guide``.
+        smooth: take ``s`` = the guided filter of ``src`` (denoises a noisy map, e.g. JPEG chroma)
+            instead of ``src`` itself.
+        chunk_pixels, on_chunk, interrupt: as in :func:`fast_guided_upsample`.
+
+    Returns:
+        ``[B, C, H, W]`` in ``src``'s dtype, or None when ``on_chunk`` consumed the rows.
+    """
+    check_tensor(guide, "guide", ndim=4, channels=1)
+    check_tensor(src, "src", ndim=4)
+    check_finite(src, "src")
+    b_, c, h, w = src.shape
+    H, W = guide.shape[-2:]
+    if guide_low is None:
+        guide_low = resize_area(guide.float(), (h, w))
+    a, bb, _ = guided_coefficients(guide_low, src, radius, eps)
+    gl = guide_low.to(a.dtype).expand(b_, -1, -1, -1)
+    base = apply_coefficients(gl, a, bb) if smooth else src.to(a.dtype)
+    out = None if on_chunk is not None else torch.empty(b_, c, H, W, dtype=src.dtype, device=src.device)
+
+    def rows(r0: int, r1: int) -> torch.Tensor:
+        detail = guide[:, :, r0:r1].to(a.dtype).expand(b_, -1, -1, -1) - _upsample_rows(gl, r0, r1, (H, W))
+        return (_upsample_rows(base, r0, r1, (H, W)) + _upsample_rows(a, r0, r1, (H, W)) * detail).to(src.dtype)
+
+    return _by_rows(H, W, chunk_pixels, rows, out, on_chunk, interrupt)
 
 
 def _cell_coords(n_out: int, r0: int, r1: int, cell: float, device: torch.device) -> torch.Tensor:

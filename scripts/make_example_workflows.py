@@ -39,6 +39,13 @@ CORE = {
     "SaveVideo": ([("video", "VIDEO", False)], []),
     "MarkdownNote": ([], []),
     "PreviewAny": ([("source", "*", False)], []),
+    # issue 13 (diffusion workflows)
+    "ImageScaleToTotalPixels": ([("image", "IMAGE", False)], [("IMAGE", "IMAGE")]),
+    "ImageFromBatch": ([("image", "IMAGE", False)], [("IMAGE", "IMAGE")]),
+    "VAEEncode": ([("pixels", "IMAGE", False), ("vae", "VAE", False)], [("LATENT", "LATENT")]),
+    "KSampler": ([("model", "MODEL", False), ("positive", "CONDITIONING", False), ("negative", "CONDITIONING", False),
+                  ("latent_image", "LATENT", False)], [("LATENT", "LATENT")]),
+    "VAEDecode": ([("samples", "LATENT", False), ("vae", "VAE", False)], [("IMAGE", "IMAGE")]),
 }
 
 
@@ -237,6 +244,68 @@ def workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, str]]]]:
     ], [(1, "IMAGE", 3, "image"), (2, "IMAGE", 3, "reference"), (4, "CLIP", 5, "clip"), (4, "CLIP", 6, "clip"),
         (3, "image", 7, "image"), (4, "MODEL", 7, "model"), (4, "VAE", 7, "vae"), (5, "CONDITIONING", 7, "positive"),
         (6, "CONDITIONING", 7, "negative"), (7, "image", 8, "images")])
+    wf.update(diffusion_workflows())
+    return wf
+
+
+def _img2img(first: int, x: int, image: tuple[int, str], ckpt: int, prompt: str) -> tuple[list[N], list]:
+    """Nodes ``first..first+5``: scale to ~0.26 MP, VAE encode, KSampler (denoise 0.6) with a colour
+    prompt, VAE decode; ``image`` = (node id, output) of the gray photo, ``ckpt`` the checkpoint node."""
+    a, b, c, d, e, f = range(first, first + 6)
+    nodes = [
+        N(a, "CLIPTextEncode", (x, 0), [prompt], "Colour prompt", (315, 120)),
+        N(b, "CLIPTextEncode", (x, 170), ["black and white, monochrome, sepia, grayscale"], "Negative", (315, 120)),
+        N(c, "ImageScaleToTotalPixels", (x, 340), ["lanczos", 0.26], size=(315, 80)),
+        N(d, "VAEEncode", (x, 470), [], size=(210, 50)),
+        N(e, "KSampler", (x + 360, 0), [0, "fixed", 20, 7.0, "dpmpp_2m", "karras", 0.6], size=(315, 260)),
+        N(f, "VAEDecode", (x + 360, 310), [], size=(210, 50)),
+    ]
+    links = [(ckpt, "CLIP", a, "clip"), (ckpt, "CLIP", b, "clip"), (image[0], image[1], c, "image"),
+             (c, "IMAGE", d, "pixels"), (ckpt, "VAE", d, "vae"), (ckpt, "MODEL", e, "model"),
+             (a, "CONDITIONING", e, "positive"), (b, "CONDITIONING", e, "negative"), (d, "LATENT", e, "latent_image"),
+             (e, "LATENT", f, "samples"), (ckpt, "VAE", f, "vae")]
+    return nodes, links
+
+
+def diffusion_workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, str]]]]:
+    """Issue 13: colour from a diffusion model, put on the original's luminance by Transfer Chroma."""
+    ckpt = "v1-5-pruned-emaonly-fp16.safetensors"
+    wf = {}
+    nodes, links = _img2img(3, 360, (1, "IMAGE"), 2, "a colour photograph, natural colours, detailed")
+    wf["diffusion_colorize"] = ([
+        N(1, "LoadImage", (0, 0), ["demo_target_gray.png", "image"], "Black-and-white photo", (300, 330)),
+        N(2, "CheckpointLoaderSimple", (0, 380), [ckpt], size=(315, 100)),
+        *nodes,
+        N(9, "SemRestoreTransferChroma", (1080, 0), {}, size=(320, 130)),
+        N(10, "SaveImage", (1440, 0), ["semantic_restore/diffusion_colorized"], size=(400, 400)),
+        N(11, "MaskToImage", (1080, 200), [], size=(200, 30)),
+        N(12, "PreviewImage", (1080, 280), [], "Where the model invented structure", (300, 300)),
+        N(13, "PreviewAny", (1440, 450), [], "Transfer report", (300, 160)),
+        note(14, (0, 530), "A diffusion model colorizes a small copy of the photo (img2img, denoise 0.6, colour "
+             "prompt); Transfer Chroma keeps only its colour, aligned locally and put on the original's exact "
+             "luminance at full resolution. The mask shows where the model invented or dropped structure: route "
+             "those regions to Hint or Exemplar Colorize. Use your own checkpoint (SD1.5 here)."),
+    ], links + [(1, "IMAGE", 9, "image"), (8, "IMAGE", 9, "colorized"), (9, "image", 10, "images"),
+                (9, "disagreement", 11, "mask"), (11, "IMAGE", 12, "images"), (9, "report", 13, "source")])
+    nodes, links = _img2img(5, 360, (4, "IMAGE"), 3, "a colour film still, natural colours, detailed")
+    wf["reference_from_diffusion"] = ([
+        N(1, "LoadVideo", (0, 0), ["film_gray.mp4", "image"], "Black-and-white film", (300, 330)),
+        N(2, "GetVideoComponents", (0, 380), [], size=(220, 70)),
+        N(3, "CheckpointLoaderSimple", (0, 500), [ckpt], size=(315, 100)),
+        N(4, "ImageFromBatch", (0, 650), [0, 1], "Keyframe", size=(270, 80)),
+        *nodes,
+        N(11, "SemRestoreTransferChroma", (1080, 0), {}, size=(320, 130)),
+        N(12, "SemRestoreExemplarColorize", (1080, 200), {"temporal_weight": 0.7}, size=(340, 230)),
+        N(13, "CreateVideo", (1460, 0), [8], size=(270, 80)),
+        N(14, "SaveVideo", (1460, 130), ["video/semantic_restore", "auto", "auto"], size=(400, 400)),
+        N(15, "PreviewImage", (1080, 480), [], "Colour keyframe", (300, 300)),
+        note(16, (0, 780), "Makes one colour keyframe with your diffusion model (img2img of frame 0), locks it onto "
+             "the frame's own luminance with Transfer Chroma, then colorizes the whole film from that keyframe with "
+             "Exemplar Colorize (temporal_weight keeps colours steady). Set Create Video's frame rate to the film's."),
+    ], links + [(1, "VIDEO", 2, "video"), (2, "images", 4, "image"), (4, "IMAGE", 11, "image"),
+                (10, "IMAGE", 11, "colorized"), (2, "images", 12, "image"), (11, "image", 12, "reference"),
+                (12, "image", 13, "images"), (2, "audio", 13, "audio"), (13, "VIDEO", 14, "video"),
+                (11, "image", 15, "images")])
     return wf
 
 

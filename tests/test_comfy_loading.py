@@ -45,6 +45,11 @@ CORE_NODE_WIDGETS: dict[str, list[str]] = {
     "Note": ["STRING"],
     "MarkdownNote": ["STRING"],
     "PreviewAny": [],
+    "ImageScaleToTotalPixels": ["STRING", "FLOAT"],
+    "ImageFromBatch": ["INT", "INT"],
+    "VAEEncode": [],
+    "KSampler": ["INT", "CONTROL", "INT", "FLOAT", "STRING", "STRING", "FLOAT"],
+    "VAEDecode": [],
 }
 
 
@@ -77,6 +82,7 @@ def mappings(pack):
 EXPECTED_NODES = {
     "SemRestoreLoadEncoder", "SemRestoreSelectReference", "SemRestoreExemplarColorize",
     "SemRestoreHintColorize", "SemRestoreSampleHints", "SemRestoreDinoUpscale", "SemRestoreColorMetrics",
+    "SemRestoreTransferChroma",
 }
 
 
