@@ -17,6 +17,7 @@ from .colorize import Hints, exemplar_colorize, hint_colorize, hints_from_image_
 from .colorize.correspond import DEFAULT_TEMPERATURE
 from .colorize.exemplar import DEFAULT_RESOLUTION
 from .colorize.hint_colorize import DEFAULT_SMOOTHNESS
+from .colorize.models.methods import EXEMPLAR_METHODS, HINT_METHODS, check_method, deep_exemplar_clip, icolorit_hints
 from .encoders import DEFAULT_ENCODER, create_encoder, list_encoders
 from .encoders.select import select_references
 from .upscale.encoder_choice import default_guard_encoder, encoder_name
@@ -154,14 +155,26 @@ class SemRestoreExemplarColorize:
                     "Film only: how much each frame reuses the previous frame's colours (0 = independent frames; "
                     "0.3-1 removes flicker). Chroma only, no frame blending.")}),
             },
-            "optional": {"encoder": ("SEMRESTORE_ENCODER", {"tooltip": ENCODER_TOOLTIP})},
+            "optional": {"encoder": ("SEMRESTORE_ENCODER", {"tooltip": ENCODER_TOOLTIP}),
+                         "method": (list(EXEMPLAR_METHODS), {"default": "training_free", "tooltip": (
+                             "training_free: the pack's matching (no model files). deep_exemplar: the trained "
+                             "Deep Exemplar networks (nonlocal_net_iter_76000.pth, colornet_iter_76000.pth, "
+                             "vgg19_conv.pth in models/semantic_restore); the batch is one clip, in order, coloured "
+                             "from the first reference; temperature, resolution, temporal_weight and encoder are "
+                             "not used and the confidence is all white.")})},
         }
 
-    def execute(self, image, reference, strength, temperature, resolution, temporal_weight, encoder=None):
+    def execute(self, image, reference, strength, temperature, resolution, temporal_weight, encoder=None,
+                method="training_free"):
         target = image_to_bchw(image, "image")
         refs = image_to_bchw(reference, "reference")
-        enc = resolve_encoder(encoder)
         advance = bridge.progress_bar(target.shape[0])
+        if check_method(method, EXEMPLAR_METHODS) == "deep_exemplar":
+            rgb = deep_exemplar_clip(target, refs, strength=strength, device=bridge.torch_device(),
+                                     search_dirs=bridge.model_search_dirs("semantic_restore"), progress=advance,
+                                     interrupt=bridge.throw_if_interrupted)
+            return (bchw_to_image(rgb), torch.ones(rgb.shape[0], *rgb.shape[-2:]))
+        enc = resolve_encoder(encoder)
         r = exemplar_colorize(target, refs, enc, strength=strength, temperature=temperature, resolution=resolution,
                               temporal_weight=temporal_weight, progress=advance,
                               interrupt=bridge.throw_if_interrupted)
@@ -210,14 +223,24 @@ class SemRestoreHintColorize:
                                                   "there are no hints."}),
                 "exemplar_confidence": ("MASK", {"tooltip": "Optional confidence output of Exemplar Colorize: hints "
                                                             "reach further where it is low."}),
+                "method": (list(HINT_METHODS), {"default": "propagation", "tooltip": (
+                    "propagation: the pack's edge-aware spreading (no model files). icolorit: the trained iColoriT "
+                    "ViT (icolorit_base/small/tiny_4ch_patch16_224.pth in models/semantic_restore), run at 224x224 "
+                    "with chroma brought back along the photo's edges; semantic, smoothness, encoder and exemplar "
+                    "are not used.")}),
             },
         }
 
     def execute(self, image, semantic, smoothness, points, hint_image=None, hint_mask=None, encoder=None,
-                exemplar=None, exemplar_confidence=None):
+                exemplar=None, exemplar_confidence=None, method="propagation"):
         target = image_to_bchw(image, "image")
         h, w = target.shape[-2:]
         hints = _painted_hints(hint_image, hint_mask, h, w).merge(hints_from_json(points, h, w))
+        if check_method(method, HINT_METHODS) == "icolorit":
+            rgb = icolorit_hints(target, hints, search_dirs=bridge.model_search_dirs("semantic_restore"),
+                                 device=bridge.torch_device(), progress=bridge.progress_bar(target.shape[0]),
+                                 interrupt=bridge.throw_if_interrupted)
+            return (bchw_to_image(rgb),)
         base = None if exemplar is None else image_to_bchw(exemplar, "exemplar")
         conf = None if exemplar_confidence is None else mask_to_b1hw(exemplar_confidence, "exemplar_confidence")
         enc = resolve_encoder(encoder) if semantic else None

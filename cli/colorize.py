@@ -33,6 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strength", type=float, default=1.0, help="how much of the transferred color to apply, 0..1 (default 1)")
     p.add_argument("--temperature", type=float, default=None, help="softmax temperature of the matching (default: the core's)")
     p.add_argument("--resolution", type=int, default=None, help="longest side the matching runs at (default: the core's)")
+    p.add_argument("--method", default=None, choices=("training_free", "deep_exemplar", "propagation", "icolorit"),
+                   help="with --reference: training_free (default) or deep_exemplar (its official files in the model "
+                        "folders); with hints only: propagation (default) or icolorit")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to run (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT (and the confidence file) if they exist")
     p.set_defaults(run=run)
@@ -42,7 +45,7 @@ def namespace(**kwargs: object) -> argparse.Namespace:
     """Defaults of the colorize parser, overridden by ``kwargs`` (used by ``demo``)."""
     defaults = dict(reference=[], hint_image=None, hint_mask=None, hints=None, encoder=None, models_dir=None,
                     confidence=None, strength=1.0, temperature=None, resolution=None, device="cpu",
-                    overwrite=False, report=False)
+                    overwrite=False, report=False, method=None)
     defaults.update(kwargs)
     return argparse.Namespace(**defaults)
 
@@ -64,11 +67,14 @@ def run(args: argparse.Namespace) -> int:
     device = _device(args.device)
     target = read_image(args.target, "target").to(device)
 
-    from ..colorize import exemplar_colorize, hint_colorize, hints_from_image_mask, hints_from_points
+    from ..colorize import exemplar_colorize, hint_colorize
     from ..encoders import DEFAULT_ENCODER, create_encoder
     from ..utils.paths import default_search_dirs
 
     search_dirs = default_search_dirs([args.models_dir] if args.models_dir else [])
+    method = _method(args)
+    if method in ("deep_exemplar", "icolorit"):
+        return _run_trained(args, method, target, search_dirs, device)
     encoder = create_encoder(args.encoder or DEFAULT_ENCODER, device=device, search_dirs=search_dirs)
 
     rgb, confidence = target, None
@@ -77,13 +83,7 @@ def run(args: argparse.Namespace) -> int:
         options = {k: v for k, v in (("temperature", args.temperature), ("resolution", args.resolution)) if v is not None}
         result = exemplar_colorize(target, refs, encoder, strength=args.strength, **options)
         rgb, confidence = result.rgb, result.confidence
-    hints = None
-    if args.hint_image:
-        hint_rgb = read_image(args.hint_image, "hint image").to(device)
-        hints = hints_from_image_mask(hint_rgb, read_mask(args.hint_mask, "hint mask").to(device))
-    if args.hints:
-        points = hints_from_points(read_json(args.hints, "hints"), height=target.shape[-2], width=target.shape[-1])
-        hints = points if hints is None else hints.merge(points)
+    hints = _read_hints(args, target, device)
     if hints is not None:
         rgb = hint_colorize(target, hints, base_rgb=rgb if args.reference else None, base_confidence=confidence, encoder=encoder)
 
@@ -95,3 +95,39 @@ def run(args: argparse.Namespace) -> int:
         if args.confidence and confidence is not None:
             print(f"wrote {os.path.abspath(args.confidence)} (confidence)")
     return 0
+
+
+def _method(args: argparse.Namespace) -> str:
+    method = getattr(args, "method", None)
+    allowed = ("training_free", "deep_exemplar") if args.reference else ("propagation", "icolorit")
+    if method is not None and method not in allowed:
+        raise ValueError(f"--method: expected one of {', '.join(allowed)} "
+                         f"{'with --reference' if args.reference else 'for hints only'}, got {method}.")
+    return method or allowed[0]
+
+
+def _run_trained(args: argparse.Namespace, method: str, target: torch.Tensor, search_dirs, device) -> int:
+    """``--method deep_exemplar`` (TARGET is one frame; the reference colours it) or ``icolorit`` (hints)."""
+    from ..colorize.models.methods import deep_exemplar_clip, icolorit_hints
+
+    if method == "deep_exemplar":
+        ref = read_image(args.reference[0], "reference").to(device)
+        rgb = deep_exemplar_clip(target, ref, strength=args.strength, search_dirs=search_dirs, device=device)
+    else:
+        rgb = icolorit_hints(target, _read_hints(args, target, device), search_dirs=search_dirs, device=device)
+    write_image(rgb, args.output, overwrite=args.overwrite)
+    return 0
+
+
+def _read_hints(args: argparse.Namespace, target: torch.Tensor, device):
+    """The hints of ``--hint-image``/``--hint-mask`` and ``--hints`` (points win), or None."""
+    from ..colorize import hints_from_image_mask, hints_from_points
+
+    hints = None
+    if args.hint_image:
+        hint_rgb = read_image(args.hint_image, "hint image").to(device)
+        hints = hints_from_image_mask(hint_rgb, read_mask(args.hint_mask, "hint mask").to(device))
+    if args.hints:
+        points = hints_from_points(read_json(args.hints, "hints"), height=target.shape[-2], width=target.shape[-1])
+        hints = points if hints is None else hints.merge(points)
+    return hints

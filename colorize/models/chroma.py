@@ -40,7 +40,7 @@ def finish_chroma(l_full: torch.Tensor, ab_small: torch.Tensor, l_small: torch.T
     """
     b = ab_small.shape[0]
     H, W = l_full.shape[-2:]
-    rgb = torch.empty(b, 3, H, W, dtype=torch.float32)
+    rgb = torch.empty(b, 3, H, W, dtype=torch.float32, device=l_full.device)
     radius = max(1, round(min(ab_small.shape[-2:]) / 64))
 
     def write(r0: int, r1: int, ab: torch.Tensor) -> None:

@@ -290,4 +290,4 @@ def predict_ab(image: torch.Tensor, hints: Hints, model: IColoriT) -> torch.Tens
     _, l_small = to_working_l(image, (cfg.img_size, cfg.img_size))
     ab_cells, mask_cells = hint_grid(hints, (cfg.img_size // cfg.hint_size,) * 2)
     ab = model(((l_small - L_CENT) / L_NORM).to(dev), (ab_cells / AB_NORM).to(dev), mask_cells.to(dev))
-    return ab.float().cpu() * AB_NORM
+    return ab.float().to(image.device) * AB_NORM
