@@ -25,7 +25,7 @@ from ..colorize.models import deep_exemplar as de
 from ..colorize.models import icolorit as ic
 from ..colorize.models.loading import random_inputs, random_state_dict, state_spec
 from ..encoders import DEFAULT_ENCODER, create_encoder
-from ..utils.color import rgb_to_lab
+from ..utils.color import lab_to_rgb, rgb_to_lab
 from ._photos import skimage_photo
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "fixtures")
@@ -88,9 +88,20 @@ def deep_exemplar_parity() -> None:
     ref = data["reference"].permute(2, 0, 1)[None].float() / 255
     abs_, warps = de.predict_clip(frames, ref, model, size=(216, 384))
     for t, (ab, w) in enumerate(zip(abs_, warps)):
-        mean = (ab - data[f"e2e_ab{t}"]).abs().mean().item()
-        print(f"| Deep Exemplar clip frame {t}, 216x384: warped ab / final ab max (mean) | {_d(w, data[f'e2e_warp{t}']):.2e}"
-              f" / {_d(ab, data[f'e2e_ab{t}']):.2e} ({mean:.1e}) | 1e-3 |", flush=True)
+        _row(f"clip frame {t}, 216x384, free-running", w, ab, data, t)
+    _, _, ref_lab = de.lab_at(ref, (216, 384))
+    ref_feats = model.features(lab_to_rgb(torch.cat([ref_lab[:, :1] + 50, ref_lab[:, 1:]], 1)))
+    for t in (1, 2):
+        _, _, lab = de.lab_at(frames[t:t + 1], (216, 384))
+        with torch.no_grad():
+            ab, w = model.frame(lab[:, :1], ref_lab, ref_feats, torch.cat([lab[:, :1], data[f"e2e_ab{t - 1}"]], 1))
+        _row(f"clip frame {t}, 216x384, official previous prediction as input", w, ab, data, t)
+
+
+def _row(label: str, warped: torch.Tensor, ab: torch.Tensor, data: dict, t: int) -> None:
+    mean = (ab - data[f"e2e_ab{t}"]).abs().mean().item()
+    print(f"| Deep Exemplar {label}: warped ab / final ab, max (mean) | {_d(warped, data[f'e2e_warp{t}']):.2e}"
+          f" / {_d(ab, data[f'e2e_ab{t}']):.2e} ({mean:.1e}) | 1e-3 |", flush=True)
 
 
 def _fps(fn, frames: int) -> float:

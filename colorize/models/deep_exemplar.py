@@ -44,7 +44,7 @@ from .loading import ModelFile, find_weights, load_into, load_official
 
 __all__ = ["CorrespondenceNet", "ColorNet", "DeepExemplar", "FILES", "vgg19_encoder", "vgg19_from_official",
            "load_deep_exemplar", "deep_exemplar_colorize", "working_size", "predict_clip",
-           "normalize_features"]
+           "normalize_features", "lab_at"]
 
 logger = logging.getLogger(__name__)
 
@@ -296,7 +296,7 @@ def working_size(h: int, w: int, area: int | None = None) -> tuple[int, int]:
     return max(32, 16 * round(h * s / 16)), max(32, 16 * round(w * s / 16))
 
 
-def _lab_small(rgb: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def lab_at(rgb: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(L full, L small, LAB small with L centred)`` of an sRGB ``[1, 3, H, W]`` image.
 
     The conversion runs in float64 (as the official skimage one does): the networks amplify input
@@ -328,7 +328,7 @@ def predict_clip(frames: torch.Tensor, reference: torch.Tensor, model: DeepExemp
     # any other keeps its own aspect (the correspondence works between grids of different sizes)
     same = tuple(reference.shape[-2:]) == tuple(frames.shape[-2:])
     ref_size = ref_size or (size if same else working_size(*reference.shape[-2:]))
-    _, _, ref_lab = _lab_small(reference[:1], ref_size)
+    _, _, ref_lab = lab_at(reference[:1], ref_size)
     ref_lab = ref_lab.to(dev)
     ref_rgb = lab_to_rgb(torch.cat([ref_lab[:, :1] + 50, ref_lab[:, 1:]], 1), clip=True)
     ref_feats = model.features(ref_rgb)
@@ -337,7 +337,7 @@ def predict_clip(frames: torch.Tensor, reference: torch.Tensor, model: DeepExemp
     for t in range(frames.shape[0]):
         if interrupt is not None:
             interrupt()
-        l_full, l_small, lab = _lab_small(frames[t:t + 1], size)
+        l_full, l_small, lab = lab_at(frames[t:t + 1], size)
         l_full, l_small = l_full.to(frames.device), l_small.to(frames.device)
         lab = lab.to(dev)
         if last is None:
