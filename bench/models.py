@@ -93,8 +93,9 @@ def deep_exemplar_parity() -> None:
     ref_feats = model.features(lab_to_rgb(torch.cat([ref_lab[:, :1] + 50, ref_lab[:, 1:]], 1)))
     for t in (1, 2):
         _, _, lab = de.lab_at(frames[t:t + 1], (216, 384))
+        _, _, prev = de.lab_at(frames[t - 1:t], (216, 384))
         with torch.no_grad():
-            ab, w = model.frame(lab[:, :1], ref_lab, ref_feats, torch.cat([lab[:, :1], data[f"e2e_ab{t - 1}"]], 1))
+            ab, w = model.frame(lab[:, :1], ref_lab, ref_feats, torch.cat([prev[:, :1], data[f"e2e_ab{t - 1}"]], 1))
         _row(f"clip frame {t}, 216x384, official previous prediction as input", w, ab, data, t)
 
 

@@ -101,7 +101,8 @@ def test_three_frame_clip_matches_official(fx):
     ref_feats = model.features(lab_to_rgb(torch.cat([ref_lab[:, :1] + 50, ref_lab[:, 1:]], 1)))
     for t in (1, 2):
         _, _, lab = lab_at(frames[t:t + 1], (216, 384))
-        last = torch.cat([lab[:, :1], data[f"e2e_ab{t - 1}"]], 1)  # the official previous prediction
+        _, _, prev = lab_at(frames[t - 1:t], (216, 384))
+        last = torch.cat([prev[:, :1], data[f"e2e_ab{t - 1}"]], 1)  # the official previous prediction
         with torch.no_grad():
             ab, warped = model.frame(lab[:, :1], ref_lab, ref_feats, last)
         assert _max(warped, data[f"e2e_warp{t}"]) <= 1e-4, f"frame {t}: warped ab differs"

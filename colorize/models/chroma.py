@@ -21,8 +21,8 @@ __all__ = ["to_working_l", "finish_chroma", "image_l"]
 
 def image_l(image: torch.Tensor) -> torch.Tensor:
     """L ``[B, 1, H, W]`` in ``[0, 100]`` of sRGB ``[B, 3, H, W]`` or gray ``[B, 1, H, W]`` in ``[0, 1]``."""
-    rgb = image.float().expand(-1, 3, -1, -1) if image.shape[1] == 1 else image.float()
-    return rgb_to_lab(rgb)[:, :1]
+    rgb = image.double().expand(-1, 3, -1, -1) if image.shape[1] == 1 else image.double()
+    return rgb_to_lab(rgb)[:, :1].float()  # float64 maths: the trained networks amplify input rounding
 
 
 def to_working_l(image: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
