@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..utils.checks import check_finite, check_range, check_tensor, input_error
+from ..utils.checks import check_encoder, check_image, check_range, check_tensor, input_error
 from ..utils.color import clamp_ab_to_gamut, lab_to_rgb, merge_l_ab, rgb_to_lab, rgb_to_l
 from .correspond import (DEFAULT_TEMPERATURE, FeatureGrid, attend, backward_best, cycle_agreement, dense_features,
                          grid_to_pixels, match_stride, pool_to_grid, similarity_confidence)
@@ -87,25 +87,19 @@ def reference_list(references: torch.Tensor | Sequence[torch.Tensor]) -> list[to
 
 
 def check_exemplar_inputs(target: torch.Tensor, references: Sequence[torch.Tensor]) -> None:
-    check_tensor(target, "image", ndim=4)
-    if target.shape[1] not in (1, 3):
-        raise input_error("image", "[B, 3, H, W] RGB or [B, 1, H, W] gray in [0, 1]", f"{target.shape[1]} channels",
-                          "Drop the alpha channel (or pass RGB).")
+    check_image(target, "image", channels=(1, 3), fix="Pass [B, 3, H, W] RGB or [B, 1, H, W] gray in [0, 1].")
     if min(target.shape[-2:]) < MIN_SIDE:
         raise input_error("image", f"an image at least {MIN_SIDE}x{MIN_SIDE} pixels", f"{tuple(target.shape[-2:])}",
                           "Colorization needs some structure to match; upscale tiny images first.")
-    check_finite(target, "image")
     if len(references) == 0:
         raise input_error("reference", "at least one colour reference image", "an empty batch",
                           "Connect a colour photo of a similar scene.")
     for i, r in enumerate(references):
         check_tensor(r, f"reference[{i}]", ndim=3)
-        if r.shape[0] != 3:
-            raise input_error(f"reference[{i}]", "a colour image with 3 channels (RGB)", f"{r.shape[0]} channels",
-                              "References must be colour photos; drop the alpha channel.")
+        check_image(r[None], f"reference[{i}]", channels=3,
+                    fix="References must be colour photos in [0, 1]; drop the alpha channel.")
         if min(r.shape[-2:]) < MIN_SIDE:
             raise input_error(f"reference[{i}]", f"at least {MIN_SIDE}x{MIN_SIDE} pixels", f"{tuple(r.shape[-2:])}")
-        check_finite(r, f"reference[{i}]")
 
 
 def _reference_keys(encoder, references: Sequence[torch.Tensor], resolution: int, layers, grid_stride) -> _Keys:
@@ -273,6 +267,7 @@ def exemplar_colorize(
     """
     refs = reference_list(references)
     check_exemplar_inputs(target, refs)
+    check_encoder(encoder)
     settings = ExemplarSettings(strength, temperature, resolution, temporal_weight, layers)
     settings.check()
     B, _, H, W = target.shape

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 
-from ..utils.checks import input_error
+from ..utils.checks import check_encoder, input_error
 from .correspond import DEFAULT_TEMPERATURE
 from .exemplar import (DEFAULT_RESOLUTION, ExemplarResult, ExemplarSettings, FrameMemory, check_exemplar_inputs,
                        colorize_frame, prepare_references, reference_list)
@@ -72,6 +72,7 @@ def colorize_stream(
                               "Resize the film to one size first.")
         if bank is None:
             check_exemplar_inputs(frame, refs)
+            check_encoder(encoder)
             bank = prepare_references(encoder, refs, size, settings)
         result, memory = colorize_frame(frame, bank, encoder, settings, memory, interrupt)
         yield result

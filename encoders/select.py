@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..utils.checks import check_range, check_tensor, input_error
+from ..utils.checks import check_encoder, check_image, check_range
 from ..utils.color import gray_rgb
 
 __all__ = ["ReferenceRanking", "select_references"]
@@ -47,10 +47,9 @@ def select_references(target: torch.Tensor, candidates: torch.Tensor, encoder, t
         candidates: ``[K, 3, h, w]`` RGB colour photos.
         top_k: how many to return (``<= K``).
     """
-    check_tensor(target, "image", ndim=4, channels=3)
-    check_tensor(candidates, "candidates", ndim=4, channels=3)
-    if candidates.shape[0] == 0:
-        raise input_error("candidates", "a batch of at least one colour photo", "an empty batch")
+    check_image(target, "image", channels=3)
+    check_image(candidates, "candidates", channels=3, fix="Connect a batch of at least one colour photo.")
+    check_encoder(encoder)
     check_range(top_k, 1, candidates.shape[0], "top_k",
                 f"top_k must be at most the number of candidates ({candidates.shape[0]}).")
     t = _shrink(gray_rgb(target.float()))
