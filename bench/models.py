@@ -120,21 +120,21 @@ def speed(n_frames: int, size: tuple[int, int]) -> None:
     print("|---|---|")
     enc = create_encoder(DEFAULT_ENCODER)
     print(f"| exemplar: training_free ({DEFAULT_ENCODER}) | "
-          f"{_fps(lambda: exemplar_colorize(clip, ref, enc), n_frames):.2f} |", flush=True)
+          f"{_fps(lambda: exemplar_colorize(clip, ref, enc), n_frames):.3g} |", flush=True)
     nets = {"nonlocal_net": de.CorrespondenceNet(), "colornet": de.ColorNet()}
     for i, net in enumerate(nets.values()):
         net.load_state_dict(random_state_dict(state_spec(net.state_dict()), i))
     vgg = de.vgg19_encoder()
     model = de.DeepExemplar(vgg, nets["nonlocal_net"], nets["colornet"]).eval()
     print(f"| exemplar: deep_exemplar (216x384 working area) | "
-          f"{_fps(lambda: de.deep_exemplar_colorize(clip, ref, model), n_frames):.2f} |", flush=True)
-    print(f"| hints: propagation (10 hints) | {_fps(lambda: hint_colorize(clip[:1], hints), 1):.2f} |", flush=True)
+          f"{_fps(lambda: de.deep_exemplar_colorize(clip, ref, model), n_frames):.3g} |", flush=True)
+    print(f"| hints: propagation (10 hints) | {_fps(lambda: hint_colorize(clip[:1], hints), 1):.3g} |", flush=True)
     for variant in ("tiny", "base"):
         cfg = ic.VARIANTS[variant][0]
         m = ic.IColoriT(cfg).eval()
         m.load_state_dict(random_state_dict(state_spec(m.state_dict()), 0, fixed=m.state_dict()))
         print(f"| hints: icolorit {variant} (224x224 working size) | "
-              f"{_fps(lambda: ic.icolorit_colorize(clip[:1], hints, m), 1):.2f} |", flush=True)
+              f"{_fps(lambda: ic.icolorit_colorize(clip[:1], hints, m), 1):.3g} |", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
