@@ -20,6 +20,7 @@ from .colorize.exemplar import DEFAULT_RESOLUTION
 from .colorize.film import colorize_into
 from .colorize.shots import detect_shots
 from .colorize.hint_colorize import DEFAULT_SMOOTHNESS
+from .colorize.models.methods import EXEMPLAR_METHODS, HINT_METHODS, check_method, deep_exemplar_clip, icolorit_hints
 from .encoders import DEFAULT_ENCODER, create_encoder, default_encoder, list_encoders
 from .encoders.select import select_references
 from .upscale.encoder_choice import encoder_name
@@ -167,10 +168,23 @@ class SemRestoreExemplarColorize:
                          "shots": ("SEMRESTORE_SHOTS", {"tooltip": (
                              "Optional shot cuts from Detect Shots (on the same frames): the temporal memory restarts "
                              "at every cut and each shot uses the references that suit its first frame, as the CLI "
-                             "does for a video. Empty: the batch is one shot using every reference.")})},
+                             "does for a video. Empty: the batch is one shot using every reference.")}),
+                         "method": (list(EXEMPLAR_METHODS), {"default": "training_free", "tooltip": (
+                             "training_free: the pack's matching (no model files). deep_exemplar: the trained "
+                             "Deep Exemplar networks (nonlocal_net_iter_76000.pth, colornet_iter_76000.pth, "
+                             "vgg19_conv.pth in models/semantic_restore); the batch is one clip, in order, coloured "
+                             "from the first reference; temperature, resolution, temporal_weight, shots and encoder "
+                             "are not used and the confidence is all white.")})},
         }
 
-    def execute(self, image, reference, strength, temperature, resolution, temporal_weight, encoder=None, shots=None):
+    def execute(self, image, reference, strength, temperature, resolution, temporal_weight, encoder=None, shots=None,
+                method="training_free"):
+        if check_method(method, EXEMPLAR_METHODS) == "deep_exemplar":
+            target = image_to_bchw(image, "image")
+            rgb = deep_exemplar_clip(target, image_to_bchw(reference, "reference"), strength=strength,
+                                     device=bridge.torch_device(), search_dirs=bridge.model_search_dirs("semantic_restore"),
+                                     progress=bridge.progress_bar(target.shape[0]), interrupt=bridge.throw_if_interrupted)
+            return (bchw_to_image(rgb), torch.ones(rgb.shape[0], *rgb.shape[-2:]))
         # Frames are converted one at a time and written straight into the preallocated outputs,
         # so a long film never holds more than a few frame-sized copies beside input and output.
         image = image if image.ndim == 4 else image[None]
@@ -259,14 +273,24 @@ class SemRestoreHintColorize:
                                                   "there are no hints."}),
                 "exemplar_confidence": ("MASK", {"tooltip": "Optional confidence output of Exemplar Colorize: hints "
                                                             "reach further where it is low."}),
+                "method": (list(HINT_METHODS), {"default": "propagation", "tooltip": (
+                    "propagation: the pack's edge-aware spreading (no model files). icolorit: the trained iColoriT "
+                    "ViT (icolorit_base/small/tiny_4ch_patch16_224.pth in models/semantic_restore), run at 224x224 "
+                    "with chroma brought back along the photo's edges; semantic, smoothness, encoder and exemplar "
+                    "are not used.")}),
             },
         }
 
     def execute(self, image, semantic, smoothness, points, hint_image=None, hint_mask=None, encoder=None,
-                exemplar=None, exemplar_confidence=None):
+                exemplar=None, exemplar_confidence=None, method="propagation"):
         target = image_to_bchw(image, "image")
         h, w = target.shape[-2:]
         hints = _painted_hints(hint_image, hint_mask, h, w).merge(hints_from_json(points, h, w))
+        if check_method(method, HINT_METHODS) == "icolorit":
+            rgb = icolorit_hints(target, hints, search_dirs=bridge.model_search_dirs("semantic_restore"),
+                                 device=bridge.torch_device(), progress=bridge.progress_bar(target.shape[0]),
+                                 interrupt=bridge.throw_if_interrupted)
+            return (bchw_to_image(rgb),)
         base = None if exemplar is None else image_to_bchw(exemplar, "exemplar")
         conf = None if exemplar_confidence is None else mask_to_b1hw(exemplar_confidence, "exemplar_confidence")
         enc = resolve_encoder(encoder) if semantic else None

@@ -53,6 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         + ", ".join(f"{c} {q}" for c, q in DEFAULT_CRF.items()) + ")")
     p.add_argument("--lossless", action="store_true",
                    help="videos: FFV1 in RGB, exact frames (large files; .mkv plays most widely)")
+    p.add_argument("--method", default=None, choices=("training_free", "deep_exemplar", "propagation", "icolorit"),
+                   help="stills (issue 15): with --reference, training_free (default) or deep_exemplar (its official "
+                        "files in the model folders); with hints only, propagation (default) or icolorit")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to run (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT (and the confidence file) if they exist")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -61,8 +64,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 # Core error messages name the argument of the core function; the CLI user set a flag.
-FLAG_NAMES = {"image": "TARGET", "target": "TARGET", "input": "TARGET", "output": "--output", "reference": "--reference", "hint image": "--hint-image",
-              "hint mask": "--hint-mask", "hint_image": "--hint-image", "hint_mask": "--hint-mask", "points": "--hints",
+FLAG_NAMES = {"image": "TARGET", "target": "TARGET", "input": "TARGET", "output": "--output",
+              "reference": "--reference", "hint image": "--hint-image", "hint mask": "--hint-mask", "hint_image": "--hint-image", "hint_mask": "--hint-mask", "points": "--hints",
               "hints": "--hints", "strength": "--strength", "temperature": "--temperature",
               "resolution": "--resolution", "encoder": "--encoder", "device": "--device"}
 
@@ -72,7 +75,7 @@ def namespace(**kwargs: object) -> argparse.Namespace:
     defaults = dict(reference=[], keyframes=None, hint_image=None, hint_mask=None, hints=None, encoder=None,
                     models_dir=None, confidence=None, strength=1.0, temperature=None, resolution=None,
                     temporal_weight=None, codec=None, crf=None, lossless=False, device="cpu", overwrite=False,
-                    progress=False, resume=False, ray=None, workers=None)
+                    progress=False, resume=False, ray=None, workers=None, method=None)
     defaults.update(chroma_from=None, vividness=1.0)
     defaults.update(kwargs)
     return argparse.Namespace(**defaults)
@@ -115,6 +118,9 @@ def run(args: argparse.Namespace) -> int:
     if os.path.isdir(args.target):
         return run_folder(args, options)
     check_file_arguments(args)
+    method = _method(args)
+    if method in ("deep_exemplar", "icolorit"):
+        return _run_trained(args, method)
     if not is_video_path(args.target):  # stills: every output checked (and distinct) before any work
         check_outputs([(args.output, "--output"), (args.confidence, "--confidence")], args.overwrite)
     bar = _Bar(os.path.basename(args.target), getattr(args, "progress", False))
@@ -155,3 +161,56 @@ def describe(report: FileReport) -> str:
         what += f", {report.frames} frames, {report.fps:.2f} frames/s" + (", audio copied" if report.audio_copied else "")
     notes = f" ({'; '.join(report.notes)})" if report.notes else ""
     return f"wrote {os.path.abspath(report.dst)} ({what}){notes}"
+
+
+# --- issue 15: trained methods (stills) ----------------------------------------------------------
+
+def _method(args: argparse.Namespace) -> str:
+    method = getattr(args, "method", None)
+    allowed = ("training_free", "deep_exemplar") if args.reference else ("propagation", "icolorit")
+    if method is not None and method not in allowed:
+        raise ValueError(f"--method: expected one of {', '.join(allowed)} "
+                         f"{'with --reference' if args.reference else 'for hints only'}, got {method}.")
+    return method or allowed[0]
+
+
+def _run_trained(args: argparse.Namespace, method: str) -> int:
+    """``--method deep_exemplar`` (TARGET is one frame; the first reference colours it) or ``icolorit`` (hints)."""
+    import torch
+
+    from ..colorize.models.methods import deep_exemplar_clip, icolorit_hints
+    from ..utils.paths import default_search_dirs
+    from .io import read_image, write_image
+
+    if is_video_path(args.target):
+        raise ValueError(f"--method {method}: expected a still image as TARGET, got a video. Videos use the "
+                         "default method for now.")
+    check_outputs([(args.output, "--output")], args.overwrite)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device: expected a machine with CUDA for 'cuda', got none. Use --device cpu.")
+    device = torch.device(args.device)
+    search_dirs = default_search_dirs([args.models_dir] if args.models_dir else [])
+    target = read_image(args.target, "target").to(device)
+    if method == "deep_exemplar":
+        ref = read_image(args.reference[0], "reference").to(device)
+        rgb = deep_exemplar_clip(target, ref, strength=args.strength, search_dirs=search_dirs, device=device)
+    else:
+        rgb = icolorit_hints(target, _read_hints(args, target, device), search_dirs=search_dirs, device=device)
+    write_image(rgb, args.output, overwrite=args.overwrite)
+    print(f"wrote {os.path.abspath(args.output)} ({target.shape[-1]}x{target.shape[-2]}, {method})")
+    return 0
+
+
+def _read_hints(args: argparse.Namespace, target, device):
+    """The hints of ``--hint-image``/``--hint-mask`` and ``--hints`` (points win)."""
+    from ..colorize import hints_from_image_mask, hints_from_points
+    from .io import read_image, read_json, read_mask
+
+    hints = None
+    if args.hint_image:
+        hint_rgb = read_image(args.hint_image, "hint image").to(device)
+        hints = hints_from_image_mask(hint_rgb, read_mask(args.hint_mask, "hint mask").to(device))
+    if args.hints:
+        points = hints_from_points(read_json(args.hints, "hints"), height=target.shape[-2], width=target.shape[-1])
+        hints = points if hints is None else hints.merge(points)
+    return hints

@@ -21,8 +21,8 @@ __all__ = ["to_working_l", "finish_chroma", "image_l"]
 
 def image_l(image: torch.Tensor) -> torch.Tensor:
     """L ``[B, 1, H, W]`` in ``[0, 100]`` of sRGB ``[B, 3, H, W]`` or gray ``[B, 1, H, W]`` in ``[0, 1]``."""
-    rgb = image.float().expand(-1, 3, -1, -1) if image.shape[1] == 1 else image.float()
-    return rgb_to_lab(rgb)[:, :1]
+    rgb = image.double().expand(-1, 3, -1, -1) if image.shape[1] == 1 else image.double()
+    return rgb_to_lab(rgb)[:, :1].float()  # float64 maths: the trained networks amplify input rounding
 
 
 def to_working_l(image: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,7 +40,7 @@ def finish_chroma(l_full: torch.Tensor, ab_small: torch.Tensor, l_small: torch.T
     """
     b = ab_small.shape[0]
     H, W = l_full.shape[-2:]
-    rgb = torch.empty(b, 3, H, W, dtype=torch.float32)
+    rgb = torch.empty(b, 3, H, W, dtype=torch.float32, device=l_full.device)
     radius = max(1, round(min(ab_small.shape[-2:]) / 64))
 
     def write(r0: int, r1: int, ab: torch.Tensor) -> None:

@@ -43,7 +43,8 @@ from .chroma import finish_chroma
 from .loading import ModelFile, find_weights, load_into, load_official
 
 __all__ = ["CorrespondenceNet", "ColorNet", "DeepExemplar", "FILES", "vgg19_encoder", "vgg19_from_official",
-           "load_deep_exemplar", "deep_exemplar_colorize", "working_size", "predict_clip"]
+           "load_deep_exemplar", "deep_exemplar_colorize", "working_size", "predict_clip",
+           "normalize_features", "lab_at"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,15 +95,16 @@ def vgg19_encoder(state_dict: dict[str, torch.Tensor] | None = None) -> nn.Modul
         get_config("vgg19"), name="vgg19_deep_exemplar", mean=CAFFE_MEAN_RGB, std=(1 / 255,) * 3,
         weight_files=FILES["vgg19_conv"].filenames, source=SOURCE, licence=LICENCE, remote=None, size_mb=80.1,
         extra={})
-    model = torchvision.models.vgg19(weights=None)
-    model.classifier = nn.Identity()  # 120M unused parameters
+    model = nn.Module()  # the convolutional trunk only: the classifier's 120M parameters are never used
+    model.features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["E"])
     if state_dict is not None:
         load_into(model.features, {k.removeprefix("features."): v for k, v in vgg19_from_official(state_dict).items()},
                   "Deep Exemplar VGG19")
     return get_family(config).wrap(config, model).eval()  # the vgg family's Vgg19Encoder
 
 
-def _normalize(x: torch.Tensor) -> torch.Tensor:
+def normalize_features(x: torch.Tensor) -> torch.Tensor:
+    """L2 normalisation over channels, with the official epsilon (float64 machine epsilon)."""
     return x / (torch.norm(x, 2, 1, keepdim=True) + sys.float_info.epsilon)
 
 
@@ -267,8 +269,8 @@ class DeepExemplar(nn.Module):
         Returns ``(ab [1, 2, h, w], warped ab [1, 2, h, w])``.
         """
         gray = ((l_c + 50) / 100).expand(-1, 3, -1, -1)
-        a = [_normalize(f) for f in self.features(gray)[1:]]
-        b = [_normalize(f) for f in ref_feats[1:]]
+        a = [normalize_features(f) for f in self.features(gray)[1:]]
+        b = [normalize_features(f) for f in ref_feats[1:]]
         warped, sim = self.nonlocal_net(ref_lab, a, b, temperature)
         ab = self.colornet(torch.cat([l_c, warped[:, 1:3], sim, last_lab], 1))
         return ab, warped[:, 1:3]
@@ -285,13 +287,14 @@ def load_deep_exemplar(weights: dict[str, str] | None = None, search_dirs: Seque
     return model.eval().to(device)
 
 
-def working_size(h: int, w: int, area: int = OFFICIAL_AREA) -> tuple[int, int]:
-    """The official working area with the frame's aspect, sides rounded to multiples of 16 (at least 32)."""
-    s = math.sqrt(area / (h * w))
+def working_size(h: int, w: int, area: int | None = None) -> tuple[int, int]:
+    """``area`` (default: the official working area) with the frame's aspect, sides rounded to multiples
+    of 16 (at least 32)."""
+    s = math.sqrt((area or OFFICIAL_AREA) / (h * w))
     return max(32, 16 * round(h * s / 16)), max(32, 16 * round(w * s / 16))
 
 
-def _lab_small(rgb: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def lab_at(rgb: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(L full, L small, LAB small with L centred)`` of an sRGB ``[1, 3, H, W]`` image.
 
     The conversion runs in float64 (as the official skimage one does): the networks amplify input
@@ -307,7 +310,7 @@ def _lab_small(rgb: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, 
 
 @torch.no_grad()
 def predict_clip(frames: torch.Tensor, reference: torch.Tensor, model: DeepExemplar, *,
-                 size: tuple[int, int] | None = None, temperature: float = TEMPERATURE,
+                 size: tuple[int, int] | None = None, ref_size: tuple[int, int] | None = None, temperature: float = TEMPERATURE,
                  on_frame: Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None,
                  interrupt: Callable[[], None] | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Per frame, the network's ab and the warped reference ab, ``[1, 2, h, w]`` each, at the working size
@@ -319,10 +322,11 @@ def predict_clip(frames: torch.Tensor, reference: torch.Tensor, model: DeepExemp
     """
     dev = next(model.colornet.parameters()).device
     size = size or working_size(*frames.shape[-2:])
-    # a reference of the frames' size goes to the same working size (the official case); any other
-    # keeps its own aspect (the correspondence works between grids of different sizes)
+    # by default a reference of the frames' size goes to the same working size (the official case);
+    # any other keeps its own aspect (the correspondence works between grids of different sizes)
     same = tuple(reference.shape[-2:]) == tuple(frames.shape[-2:])
-    _, _, ref_lab = _lab_small(reference[:1], size if same else working_size(*reference.shape[-2:]))
+    ref_size = ref_size or (size if same else working_size(*reference.shape[-2:]))
+    _, _, ref_lab = lab_at(reference[:1], ref_size)
     ref_lab = ref_lab.to(dev)
     ref_rgb = lab_to_rgb(torch.cat([ref_lab[:, :1] + 50, ref_lab[:, 1:]], 1), clip=True)
     ref_feats = model.features(ref_rgb)
@@ -331,14 +335,15 @@ def predict_clip(frames: torch.Tensor, reference: torch.Tensor, model: DeepExemp
     for t in range(frames.shape[0]):
         if interrupt is not None:
             interrupt()
-        l_full, l_small, lab = _lab_small(frames[t:t + 1], size)
+        l_full, l_small, lab = lab_at(frames[t:t + 1], size)
+        l_full, l_small = l_full.to(frames.device), l_small.to(frames.device)
         lab = lab.to(dev)
         if last is None:
             last = torch.zeros_like(lab)
         ab, warped = model.frame(lab[:, :1], ref_lab, ref_feats, last, temperature)
         last = torch.cat([lab[:, :1], ab], 1)
-        out.append(ab.float().cpu())
-        warps.append(warped.float().cpu())
+        out.append(ab.float().to(frames.device))
+        warps.append(warped.float().to(frames.device))
         if on_frame is not None:
             on_frame(t, out[-1], l_full, l_small)
     return out, warps
@@ -346,7 +351,7 @@ def predict_clip(frames: torch.Tensor, reference: torch.Tensor, model: DeepExemp
 
 @torch.no_grad()
 def deep_exemplar_colorize(frames: torch.Tensor, reference: torch.Tensor, model: DeepExemplar, *,
-                           strength: float = 1.0, progress: Callable[[int], None] | None = None,
+                           strength: float = 1.0, area: int | None = None, progress: Callable[[int], None] | None = None,
                            interrupt: Callable[[], None] | None = None) -> torch.Tensor:
     """Colorize a clip (a batch of consecutive frames) from one colour reference, at any size.
 
@@ -355,6 +360,7 @@ def deep_exemplar_colorize(frames: torch.Tensor, reference: torch.Tensor, model:
         reference: ``[1, 3, Hr, Wr]`` sRGB in ``[0, 1]`` (any size; resized to the working size).
         model: :func:`load_deep_exemplar`.
         strength: chroma scale on top of the official x1.25 (1 = the official colours).
+        area: working area in pixels (default: the official 216x384); more is slower and finer.
 
     Returns:
         ``[T, 3, H, W]`` sRGB in ``[0, 1]``.
@@ -363,12 +369,15 @@ def deep_exemplar_colorize(frames: torch.Tensor, reference: torch.Tensor, model:
     check_tensor(reference, "reference", ndim=4)
     if reference.shape[1] != 3:
         raise input_error("reference", "a colour image [1, 3, H, W]", f"{reference.shape[1]} channels")
-    result = torch.empty(frames.shape[0], 3, *frames.shape[-2:])
+    result = torch.empty(frames.shape[0], 3, *frames.shape[-2:], device=frames.device)
 
     def finish(t: int, ab: torch.Tensor, l_full: torch.Tensor, l_small: torch.Tensor) -> None:
         result[t:t + 1] = finish_chroma(l_full, ab * AB_BOOST, l_small, strength=strength, interrupt=interrupt)
         if progress is not None:
             progress(1)
 
-    predict_clip(frames, reference, model, on_frame=finish, interrupt=interrupt)
+    size = working_size(*frames.shape[-2:], area)
+    same = tuple(reference.shape[-2:]) == tuple(frames.shape[-2:])
+    ref_size = size if same else working_size(*reference.shape[-2:], area)
+    predict_clip(frames, reference, model, size=size, ref_size=ref_size, on_frame=finish, interrupt=interrupt)
     return result

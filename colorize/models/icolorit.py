@@ -110,10 +110,11 @@ class Attention(nn.Module):
         b, n, c = x.shape
         bias = torch.cat([self.q_bias, torch.zeros_like(self.q_bias), self.v_bias])
         q, k, v = F.linear(x, self.qkv.weight, bias).view(b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
-        mask = None
+        # explicit attention (scaled q first, as trained): same rounding as the official model
+        attn = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
         if self.use_rpb:
-            mask = self.rpb_table[self.relative_position_index.flatten()].view(n, n, -1).permute(2, 0, 1)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            attn = attn + self.rpb_table[self.relative_position_index.flatten()].view(n, n, -1).permute(2, 0, 1)
+        y = attn.softmax(dim=-1) @ v
         return self.proj(y.transpose(1, 2).reshape(b, n, c))
 
 
@@ -290,4 +291,4 @@ def predict_ab(image: torch.Tensor, hints: Hints, model: IColoriT) -> torch.Tens
     _, l_small = to_working_l(image, (cfg.img_size, cfg.img_size))
     ab_cells, mask_cells = hint_grid(hints, (cfg.img_size // cfg.hint_size,) * 2)
     ab = model(((l_small - L_CENT) / L_NORM).to(dev), (ab_cells / AB_NORM).to(dev), mask_cells.to(dev))
-    return ab.float().cpu() * AB_NORM
+    return ab.float().to(image.device) * AB_NORM

@@ -54,7 +54,7 @@ def icolorit_hints(target: torch.Tensor, hints: Hints, *, search_dirs: Sequence[
     return icolorit_colorize(target, hints, model, progress=progress, interrupt=interrupt)
 
 
-def deep_exemplar_clip(target: torch.Tensor, references: torch.Tensor, *, strength: float = 1.0,
+def deep_exemplar_clip(target: torch.Tensor, references: torch.Tensor, *, strength: float = 1.0, area: int | None = None,
                        search_dirs: Sequence[str] | None = None, device: torch.device | str = "cpu",
                        progress: Callable[[int], None] | None = None,
                        interrupt: Callable[[], None] | None = None) -> torch.Tensor:
@@ -65,5 +65,5 @@ def deep_exemplar_clip(target: torch.Tensor, references: torch.Tensor, *, streng
     if references.shape[0] > 1:
         logger.warning("deep_exemplar uses one reference; using the first of %d", references.shape[0])
     model = load_deep_exemplar(search_dirs=search_dirs, device=device)
-    return deep_exemplar_colorize(target, references[:1], model, strength=strength, progress=progress,
+    return deep_exemplar_colorize(target, references[:1], model, strength=strength, area=area, progress=progress,
                                   interrupt=interrupt)

@@ -1,0 +1,159 @@
+"""Trained models: parity with the official code (from the test fixtures) and CPU speed vs training-free.
+
+``python -m semantic_restore bench models [--skip-parity] [--skip-speed] [--frames N] [--size HxW]``
+
+Parity: the fixtures in ``tests/fixtures/`` hold the official outputs (made by
+``scripts/make_model_fixtures.py`` running the official repositories) and the key layouts + seeds
+of the random weights; this rebuilds the weights, runs ours and prints max |ours - official|.
+Speed: frames per second on the CPU at one frame size, random weights (speed does not depend on
+the values), against the training-free method of the same node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import torch
+import torch.nn.functional as F
+
+from ..colorize import exemplar_colorize, hint_colorize, hints_from_image_mask, sample_hints
+from ..colorize.hint_sources import Hints
+from ..colorize.models import deep_exemplar as de
+from ..colorize.models import icolorit as ic
+from ..colorize.models.loading import random_inputs, random_state_dict, state_spec
+from ..encoders import DEFAULT_ENCODER, create_encoder
+from ..utils.color import lab_to_rgb, rgb_to_lab
+from ._photos import skimage_photo
+
+FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "fixtures")
+DE_SHAPES = {"vgg_rgb": [1, 3, 32, 48], "warp_lab": [1, 3, 64, 96],
+             "a22": [1, 128, 32, 48], "a32": [1, 256, 16, 24], "a42": [1, 512, 8, 12], "a52": [1, 512, 4, 6],
+             "b22": [1, 128, 32, 48], "b32": [1, 256, 16, 24], "b42": [1, 512, 8, 12], "b52": [1, 512, 4, 6],
+             "color_in": [1, 7, 64, 96]}
+
+
+def _load(name: str, stem: str):
+    from safetensors.torch import load_file
+
+    with open(os.path.join(FIXTURES, name, f"{stem}_spec.json")) as f:
+        meta = json.load(f)
+    return meta, load_file(os.path.join(FIXTURES, name, f"{stem}.safetensors"))
+
+
+def _d(a: torch.Tensor, b: torch.Tensor) -> float:
+    return (a.float() - b.float()).abs().max().item()
+
+
+def icolorit_parity() -> None:
+    for variant in ("tiny", "small", "base"):
+        meta, data = _load("icolorit", variant)
+        shapes = {k: torch.empty(s) for k, s, _ in meta["spec"]}
+        model = ic.IColoriT(ic.config_from_state_dict(shapes)).eval()
+        model.load_state_dict(random_state_dict(meta["spec"], meta["seed"], fixed=model.state_dict()))
+        hint = F.interpolate((1 - data["no_hint"]).view(1, 1, 112, 112), scale_factor=2, mode="nearest")
+        lab = rgb_to_lab(data["image"])
+        hints = Hints(lab[:, 1:] * hint, hint)
+        cells, mask = ic.hint_grid(hints, (112, 112))
+        with torch.no_grad():
+            net = model((lab[:, :1] - ic.L_CENT) / ic.L_NORM, cells / ic.AB_NORM, mask) * ic.AB_NORM
+        e2e = ic.predict_ab(data["image"], hints, model)
+        print(f"| iColoriT-{variant} network (ab/110) | {_d(net, data['ab']) / ic.AB_NORM:.2e} | 1e-4 |")
+        print(f"| iColoriT-{variant} end to end, 224x224, 10 hints (ab) | {_d(e2e, data['ab']):.2e} | 1e-3 |",
+              flush=True)
+
+
+def deep_exemplar_parity() -> None:
+    meta, data = _load("deep_exemplar", "deep_exemplar")
+    sds = {n: random_state_dict(meta["specs"][n], meta["seed"] + i)
+           for i, n in enumerate(("vgg19_conv", "nonlocal_net", "colornet"))}
+    model = de.DeepExemplar(de.vgg19_encoder(sds["vgg19_conv"]), de.CorrespondenceNet(), de.ColorNet()).eval()
+    model.nonlocal_net.load_state_dict(sds["nonlocal_net"])
+    model.colornet.load_state_dict(sds["colornet"])
+    x = random_inputs(DE_SHAPES, meta["seed"])
+    with torch.no_grad():
+        feats = model.features(x["vgg_rgb"])
+        rel = max(_d(f, data[f"vgg_{k}"]) / data[f"vgg_{k}"].abs().max().item() for k, f in zip(de.LAYERS, feats))
+        print(f"| Deep Exemplar VGG19 r12..r52 (max diff / max value) | {rel:.2e} | 1e-4 |")
+        lab = torch.cat([x["warp_lab"][:, :1] * 100 - 50, x["warp_lab"][:, 1:] * 200 - 100], 1)
+        n = [de.normalize_features(x[k]) for k in ("a22", "a32", "a42", "a52", "b22", "b32", "b42", "b52")]
+        y, sim = model.nonlocal_net(lab, n[:4], n[4:], temperature=0.01)
+        print(f"| Deep Exemplar correspondence net (warped LAB, similarity) | {_d(y, data['warp_y']):.2e}, "
+              f"{_d(sim, data['warp_sim']):.2e} | 1e-4 |")
+        ab = model.colornet(x["color_in"] * 100 - 50)
+        print(f"| Deep Exemplar colorization net (ab) | {_d(ab, data['color_ab']):.2e} | 1e-4 |", flush=True)
+    frames = torch.stack([data[f"frame{t}"] for t in range(3)]).permute(0, 3, 1, 2).float() / 255
+    ref = data["reference"].permute(2, 0, 1)[None].float() / 255
+    abs_, warps = de.predict_clip(frames, ref, model, size=(216, 384))
+    for t, (ab, w) in enumerate(zip(abs_, warps)):
+        _row(f"clip frame {t}, 216x384, free-running", w, ab, data, t)
+    _, _, ref_lab = de.lab_at(ref, (216, 384))
+    ref_feats = model.features(lab_to_rgb(torch.cat([ref_lab[:, :1] + 50, ref_lab[:, 1:]], 1)))
+    for t in (1, 2):
+        _, _, lab = de.lab_at(frames[t:t + 1], (216, 384))
+        _, _, prev = de.lab_at(frames[t - 1:t], (216, 384))
+        with torch.no_grad():
+            ab, w = model.frame(lab[:, :1], ref_lab, ref_feats, torch.cat([prev[:, :1], data[f"e2e_ab{t - 1}"]], 1))
+        _row(f"clip frame {t}, 216x384, official previous prediction as input", w, ab, data, t)
+
+
+def _row(label: str, warped: torch.Tensor, ab: torch.Tensor, data: dict, t: int) -> None:
+    mean = (ab - data[f"e2e_ab{t}"]).abs().mean().item()
+    print(f"| Deep Exemplar {label}: warped ab / final ab, max (mean) | {_d(warped, data[f'e2e_warp{t}']):.2e}"
+          f" / {_d(ab, data[f'e2e_ab{t}']):.2e} ({mean:.1e}) | 1e-3 |", flush=True)
+
+
+def _fps(fn, frames: int) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return frames / (time.perf_counter() - t0)
+
+
+def speed(n_frames: int, size: tuple[int, int]) -> None:
+    h, w = size
+    clip = F.interpolate(skimage_photo("coffee"), size=(h, w), mode="area").repeat(n_frames, 1, 1, 1)
+    ref = F.interpolate(skimage_photo("astronaut"), size=(h, w), mode="area")
+    hints = hints_from_image_mask(*sample_hints(clip[:1], 10, seed=0))
+    print(f"| method ({w}x{h}, {torch.get_num_threads()} torch threads, random weights) | frames/s |")
+    print("|---|---|")
+    enc = create_encoder(DEFAULT_ENCODER)
+    print(f"| exemplar: training_free ({DEFAULT_ENCODER}) | "
+          f"{_fps(lambda: exemplar_colorize(clip, ref, enc), n_frames):.3g} |", flush=True)
+    nets = {"nonlocal_net": de.CorrespondenceNet(), "colornet": de.ColorNet()}
+    for i, net in enumerate(nets.values()):
+        net.load_state_dict(random_state_dict(state_spec(net.state_dict()), i))
+    vgg = de.vgg19_encoder()
+    model = de.DeepExemplar(vgg, nets["nonlocal_net"], nets["colornet"]).eval()
+    print(f"| exemplar: deep_exemplar (216x384 working area) | "
+          f"{_fps(lambda: de.deep_exemplar_colorize(clip, ref, model), n_frames):.3g} |", flush=True)
+    print(f"| hints: propagation (10 hints) | {_fps(lambda: hint_colorize(clip[:1], hints), 1):.3g} |", flush=True)
+    for variant in ("tiny", "base"):
+        cfg = ic.VARIANTS[variant][0]
+        m = ic.IColoriT(cfg).eval()
+        m.load_state_dict(random_state_dict(state_spec(m.state_dict()), 0, fixed=m.state_dict()))
+        print(f"| hints: icolorit {variant} (224x224 working size) | "
+              f"{_fps(lambda: ic.icolorit_colorize(clip[:1], hints, m), 1):.3g} |", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="bench models", description=__doc__.splitlines()[0])
+    p.add_argument("--skip-parity", action="store_true")
+    p.add_argument("--skip-speed", action="store_true")
+    p.add_argument("--frames", type=int, default=3, help="clip length for the exemplar speed (default 3)")
+    p.add_argument("--size", default="432x768", help="frame size HxW for the speed table (default 432x768)")
+    args = p.parse_args(argv)
+    torch.set_grad_enabled(False)
+    try:
+        size = tuple(int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        p.error("--size: expected HxW, e.g. 432x768")
+    if not args.skip_parity:
+        print("| network / pipeline | max abs diff vs official | target |\n|---|---|---|")
+        icolorit_parity()
+        deep_exemplar_parity()
+    if not args.skip_speed:
+        print()
+        speed(args.frames, size)
+    return 0

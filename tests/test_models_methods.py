@@ -1,0 +1,105 @@
+"""The trained methods from the nodes and the CLI, with random weights in the official files' layouts."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from semantic_restore.colorize.models.deep_exemplar import FILES, ColorNet, CorrespondenceNet
+from semantic_restore.colorize.models.icolorit import IColoriT, IColoriTConfig
+from semantic_restore.colorize.models.loading import random_state_dict, state_spec
+from semantic_restore.utils.color import rgb_to_lab
+from semantic_restore.utils.paths import ENV_MODELS_DIR, ModelFileNotFoundError
+
+POINTS = json.dumps([{"x": 10, "y": 12, "color": "#c03030", "size": 4}, {"x": 50, "y": 30, "color": "#3060c0"}])
+
+
+def _save(sd: dict, path) -> None:
+    torch.save(sd, path)
+
+
+def _tiny_icolorit(folder) -> None:
+    model = IColoriT(IColoriTConfig(192, 12, 3))
+    sd = random_state_dict(state_spec(model.state_dict()), 7, fixed=model.state_dict())
+    _save({"model": sd}, os.path.join(folder, "icolorit_tiny_4ch_patch16_224.pth"))
+
+
+def _deep_exemplar_files(folder) -> None:
+    vgg_spec = [[f"conv{n}.{p}", s, "float32"] for n, s in
+                [(f"{b}_{i}", None) for b, c in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4)) for i in range(1, c + 1)]
+                for p in ("weight", "bias")]
+    chans = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
+    spec = []
+    prev = 3
+    for name, _, _ in vgg_spec[::2]:
+        b = int(name[4])
+        spec += [[name, [chans[b], prev, 3, 3], "float32"], [name.replace("weight", "bias"), [chans[b]], "float32"]]
+        prev = chans[b]
+    _save(random_state_dict(spec, 1), os.path.join(folder, "vgg19_conv.pth"))
+    for i, (key, net) in enumerate((("nonlocal_net", CorrespondenceNet()), ("colornet", ColorNet()))):
+        _save(random_state_dict(state_spec(net.state_dict()), 2 + i), os.path.join(folder, FILES[key].filenames[0]))
+
+
+def _image(h=40, w=64, seed=0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(1, h, w, 3, generator=g)
+
+
+def test_hint_node_icolorit(tmp_path, monkeypatch):
+    from semantic_restore.nodes import SemRestoreHintColorize
+
+    monkeypatch.setenv(ENV_MODELS_DIR, str(tmp_path))
+    img = _image()
+    with pytest.raises(ModelFileNotFoundError, match="icolorit_base_4ch_patch16_224.pth.*small.*tiny"):
+        SemRestoreHintColorize().execute(img, True, 10.0, POINTS, method="icolorit")
+    _tiny_icolorit(tmp_path)
+    (out,) = SemRestoreHintColorize().execute(img, True, 10.0, POINTS, method="icolorit")
+    assert out.shape == img.shape
+    l_in, l_out = rgb_to_lab(img.permute(0, 3, 1, 2))[:, 0], rgb_to_lab(out.permute(0, 3, 1, 2))[:, 0]
+    assert (l_in - l_out).abs().max() < 0.05
+    (prop,) = SemRestoreHintColorize().execute(img, False, 10.0, POINTS)  # default method unchanged
+    assert not torch.allclose(prop, out, atol=1e-3)
+    with pytest.raises(ValueError, match="method"):
+        SemRestoreHintColorize().execute(img, True, 10.0, POINTS, method="nope")
+
+
+@pytest.mark.slow
+def test_exemplar_node_deep_exemplar(tmp_path, monkeypatch):
+    from semantic_restore.nodes import SemRestoreExemplarColorize
+
+    monkeypatch.setenv(ENV_MODELS_DIR, str(tmp_path))
+    from semantic_restore.colorize.models import deep_exemplar
+
+    monkeypatch.setattr(deep_exemplar, "OFFICIAL_AREA", 64 * 96)  # keep the test fast
+    frames = torch.cat([_image(36, 52, 0), _image(36, 52, 0).roll(1, 2)])
+    ref = _image(30, 40, 1)
+    with pytest.raises(ModelFileNotFoundError, match="nonlocal_net_iter_76000.pth"):
+        SemRestoreExemplarColorize().execute(frames, ref, 1.0, 0.02, 256, 0.5, method="deep_exemplar")
+    _deep_exemplar_files(tmp_path)
+    out, conf = SemRestoreExemplarColorize().execute(frames, ref, 1.0, 0.02, 256, 0.5, method="deep_exemplar")
+    assert out.shape == frames.shape and conf.shape == (2, 36, 52)
+    l_in, l_out = rgb_to_lab(frames.permute(0, 3, 1, 2))[:, 0], rgb_to_lab(out.permute(0, 3, 1, 2))[:, 0]
+    assert (l_in - l_out).abs().max() < 0.05
+    assert rgb_to_lab(out.permute(0, 3, 1, 2))[:, 1:].abs().mean() > 0.5
+
+
+def test_cli_method_icolorit(tmp_path, capsys):
+    from semantic_restore.cli import main
+
+    _tiny_icolorit(tmp_path)
+    target = tmp_path / "t.png"
+    Image.fromarray((np.asarray(_image()[0]) * 255).astype(np.uint8)).save(target)
+    pts = tmp_path / "p.json"
+    pts.write_text(POINTS)
+    out = tmp_path / "o.png"
+    assert main(["colorize", str(target), "-o", str(out), "--hints", str(pts), "--method", "icolorit",
+                 "--models-dir", str(tmp_path)]) == 0
+    assert Image.open(out).size == (64, 40)
+    assert main(["colorize", str(target), "-o", str(tmp_path / "x.png"), "--hints", str(pts), "--method",
+                 "deep_exemplar"]) != 0
+    assert "--method: expected one of propagation, icolorit" in capsys.readouterr().err
