@@ -1,0 +1,121 @@
+"""Folder runs on Ray: wall time of 1 vs 2 (or more) local workers on a folder of videos.
+
+    python -m semantic_restore bench cluster [--videos 4] [--frames 24] [--size 160x120] [--workers 1,2]
+
+Builds a folder of gray test films (pans over real photos, ``bench/_videos.py``) and a folder of
+their colour references, starts a local Ray cluster (127.0.0.1, one CPU per worker), and runs the
+real CLI on it, ``colorize ARCHIVE -o OUT --reference REFS --ray ADDRESS --workers N``, for each N,
+plus the baseline without Ray (one process, torch using every core). Wall time is the whole
+command as a user sees it (start, connecting, every worker loading its encoder, all files); the
+cluster's own start-up is timed separately. Also checks that every Ray run wrote byte-identical
+files (single-threaded torch in the workers makes outputs independent of the worker count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+PHOTOS = ("coffee", "chelsea", "astronaut", "rocket")
+
+
+def _make_archive(root: str, videos: int, frames: int, width: int, height: int) -> tuple[str, str]:
+    from PIL import Image
+    from skimage import data
+
+    from ._videos import write_test_video
+
+    archive, refs = os.path.join(root, "archive"), os.path.join(root, "references")
+    os.makedirs(refs)
+    for photo in PHOTOS:
+        Image.fromarray(getattr(data, photo)()[..., :3]).save(os.path.join(refs, f"{photo}.png"))
+    for i in range(videos):
+        folder = os.path.join(archive, f"reel{i // 2}")
+        os.makedirs(folder, exist_ok=True)
+        write_test_video(os.path.join(folder, f"film{i}.mp4"), width=width, height=height, frames=frames,
+                         photo=PHOTOS[i % len(PHOTOS)])
+    return archive, refs
+
+
+def _digest(root: str) -> str:
+    h = hashlib.sha256()
+    for dirpath, dirnames, files in sorted(os.walk(root)):
+        dirnames.sort()
+        for name in sorted(files):
+            if not name.startswith("."):
+                h.update(name.encode())
+                with open(os.path.join(dirpath, name), "rb") as f:
+                    h.update(f.read())
+    return h.hexdigest()[:12]
+
+
+def _run_cli(archive: str, refs: str, out: str, extra: list[str]) -> float:
+    import semantic_restore
+
+    parent = os.path.dirname(os.path.dirname(os.path.abspath(semantic_restore.__file__)))
+    env = dict(os.environ, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",  # keep the driver on 127.0.0.1
+               PYTHONPATH=os.pathsep.join(p for p in (parent, os.environ.get("PYTHONPATH")) if p))
+    cmd = [sys.executable, "-m", "semantic_restore", "colorize", archive, "-o", out, "--reference", refs, *extra]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr[-3000:]}")
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="bench cluster", description=__doc__.splitlines()[0])
+    p.add_argument("--videos", type=int, default=4)
+    p.add_argument("--frames", type=int, default=24)
+    p.add_argument("--size", default="160x120", help="WxH of each film")
+    p.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    p.add_argument("--skip-local", action="store_true", help="skip the baseline without Ray")
+    args = p.parse_args(argv)
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    counts = [int(n) for n in args.workers.split(",")]
+
+    from ..media.cluster import require_ray
+
+    require_ray()
+    from ray.cluster_utils import Cluster
+
+    root = tempfile.mkdtemp(prefix="srbench-", dir="/tmp")
+    try:
+        archive, refs = _make_archive(root, args.videos, args.frames, width, height)
+        rows = []
+        if not args.skip_local:
+            rows.append(("local, no Ray (1 process)", _run_cli(archive, refs, os.path.join(root, "local"), []), None))
+        start = time.perf_counter()
+        cluster = Cluster(initialize_head=True, head_node_args={
+            "num_cpus": max(counts), "object_store_memory": 80 * 2**20, "node_ip_address": "127.0.0.1",
+            "include_dashboard": False, "temp_dir": os.path.join(root, "ray")})
+        boot = time.perf_counter() - start
+        try:
+            digests = {}
+            for n in counts:
+                out = os.path.join(root, f"ray{n}")
+                seconds = _run_cli(archive, refs, out, ["--ray", cluster.address, "--workers", str(n)])
+                digests[n] = _digest(out)
+                rows.append((f"Ray, {n} worker{'s' if n > 1 else ''}", seconds, n))
+        finally:
+            cluster.shutdown()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+    one = next((s for _, s, n in rows if n == counts[0]), None)
+    print(f"{args.videos} videos x {args.frames} frames at {width}x{height}; {os.cpu_count()} CPU cores; "
+          f"Ray cluster start-up {boot:.1f} s (not included below)")
+    print(f"| run | wall s | frames/s | vs Ray {counts[0]} worker |\n|---|---|---|---|")
+    for label, seconds, n in rows:
+        ratio = f"{one / seconds:.2f}x" if one and n is not None else "-"
+        print(f"| {label} | {seconds:.1f} | {args.videos * args.frames / seconds:.2f} | {ratio} |")
+    same = len(set(digests.values())) == 1
+    print(f"Ray outputs byte-identical across worker counts: {'yes' if same else 'NO'} ({', '.join(f'{n}: {d}' for n, d in digests.items())})")
+    return 0 if same else 1
