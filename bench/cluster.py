@@ -5,7 +5,7 @@
 Builds a folder of gray test films (pans over real photos, ``bench/_videos.py``) and a folder of
 their colour references, starts a local Ray cluster (127.0.0.1, one CPU per worker), and runs the
 real CLI on it, ``colorize ARCHIVE -o OUT --reference REFS --ray ADDRESS --workers N``, for each N,
-plus the baseline without Ray (one process, torch using every core). Wall time is the whole
+plus the baseline without Ray (one process; torch threads as ``OMP_NUM_THREADS`` says). Wall time is the whole
 command as a user sees it (start, connecting, every worker loading its encoder, all files); the
 cluster's own start-up is timed separately. Also checks that every Ray run wrote byte-identical
 files (single-threaded torch in the workers makes outputs independent of the worker count).
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -55,19 +56,21 @@ def _digest(root: str) -> str:
     return h.hexdigest()[:12]
 
 
-def _run_cli(archive: str, refs: str, out: str, extra: list[str]) -> float:
+def _run_cli(archive: str, refs: str, out: str, extra: list[str]) -> tuple[float, float | None]:
+    """Wall seconds of the whole command, and (Ray) seconds for the files once the workers were ready."""
     import semantic_restore
 
     parent = os.path.dirname(os.path.dirname(os.path.abspath(semantic_restore.__file__)))
     env = dict(os.environ, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",  # keep the driver on 127.0.0.1
                PYTHONPATH=os.pathsep.join(p for p in (parent, os.environ.get("PYTHONPATH")) if p))
-    cmd = [sys.executable, "-m", "semantic_restore", "colorize", archive, "-o", out, "--reference", refs, *extra]
+    cmd = [sys.executable, "-m", "semantic_restore", "-v", "colorize", archive, "-o", out, "--reference", refs, *extra]
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr[-3000:]}")
-    return seconds
+    files = re.search(r"Ray: \d+ files in ([0-9.]+) s once the workers were ready", proc.stderr)
+    return seconds, float(files.group(1)) if files else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         archive, refs = _make_archive(root, args.videos, args.frames, width, height)
         rows = []
         if not args.skip_local:
-            rows.append(("local, no Ray (1 process)", _run_cli(archive, refs, os.path.join(root, "local"), []), None))
+            threads = os.environ.get("OMP_NUM_THREADS", "all cores")
+            rows.append((f"local, no Ray (1 process, torch threads: {threads})",
+                         *_run_cli(archive, refs, os.path.join(root, "local"), []), None))
         start = time.perf_counter()
         cluster = Cluster(initialize_head=True, head_node_args={
             "num_cpus": max(counts), "object_store_memory": 80 * 2**20, "node_ip_address": "127.0.0.1",
@@ -101,21 +106,23 @@ def main(argv: list[str] | None = None) -> int:
             digests = {}
             for n in counts:
                 out = os.path.join(root, f"ray{n}")
-                seconds = _run_cli(archive, refs, out, ["--ray", cluster.address, "--workers", str(n)])
+                seconds, files = _run_cli(archive, refs, out, ["--ray", cluster.address, "--workers", str(n)])
                 digests[n] = _digest(out)
-                rows.append((f"Ray, {n} worker{'s' if n > 1 else ''}", seconds, n))
+                rows.append((f"Ray, {n} worker{'s' if n > 1 else ''}", seconds, files, n))
         finally:
             cluster.shutdown()
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
-    one = next((s for _, s, n in rows if n == counts[0]), None)
-    print(f"{args.videos} videos x {args.frames} frames at {width}x{height}; {os.cpu_count()} CPU cores; "
-          f"Ray cluster start-up {boot:.1f} s (not included below)")
-    print(f"| run | wall s | frames/s | vs Ray {counts[0]} worker |\n|---|---|---|---|")
-    for label, seconds, n in rows:
-        ratio = f"{one / seconds:.2f}x" if one and n is not None else "-"
-        print(f"| {label} | {seconds:.1f} | {args.videos * args.frames / seconds:.2f} | {ratio} |")
+    first = next((r for r in rows if r[3] == counts[0]), None)
+    print(f"{args.videos} videos x {args.frames} frames at {width}x{height}; {os.cpu_count()} CPU cores, load average "
+          f"{os.getloadavg()[0]:.1f} at the end; Ray cluster start-up {boot:.1f} s (not included below)")
+    print(f"| run | wall s (whole command) | files s (workers ready -> last file) | wall ratio vs {counts[0]} worker "
+          f"| files ratio |\n|---|---|---|---|---|")
+    for label, seconds, files, n in rows:
+        wall = f"{first[1] / seconds:.2f}x" if first and n is not None else "-"
+        work = f"{first[2] / files:.2f}x" if first and files else "-"
+        print(f"| {label} | {seconds:.1f} | {f'{files:.1f}' if files else '-'} | {wall} | {work} |")
     same = len(set(digests.values())) == 1
     print(f"Ray outputs byte-identical across worker counts: {'yes' if same else 'NO'} ({', '.join(f'{n}: {d}' for n, d in digests.items())})")
     return 0 if same else 1

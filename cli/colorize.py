@@ -14,6 +14,7 @@ import os
 
 from ..media.colorize_file import ColorizeOptions, FileReport, colorize_file
 from ..media.video_io import DEFAULT_CRF, is_video_path
+from .folder import add_folder_arguments, check_file_arguments, run_folder
 from .io import check_outputs
 
 logger = logging.getLogger(__name__)
@@ -51,11 +52,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to run (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT (and the confidence file) if they exist")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    add_folder_arguments(p)  # issue 11: INPUT may be a folder (--resume, --ray, --workers)
     p.set_defaults(run=run, flag_names=FLAG_NAMES)
 
 
 # Core error messages name the argument of the core function; the CLI user set a flag.
-FLAG_NAMES = {"image": "TARGET", "target": "TARGET", "reference": "--reference", "hint image": "--hint-image",
+FLAG_NAMES = {"image": "TARGET", "target": "TARGET", "input": "TARGET", "output": "--output", "reference": "--reference", "hint image": "--hint-image",
               "hint mask": "--hint-mask", "hint_image": "--hint-image", "hint_mask": "--hint-mask", "points": "--hints",
               "hints": "--hints", "strength": "--strength", "temperature": "--temperature",
               "resolution": "--resolution", "encoder": "--encoder", "device": "--device"}
@@ -66,7 +68,7 @@ def namespace(**kwargs: object) -> argparse.Namespace:
     defaults = dict(reference=[], keyframes=None, hint_image=None, hint_mask=None, hints=None, encoder=None,
                     models_dir=None, confidence=None, strength=1.0, temperature=None, resolution=None,
                     temporal_weight=None, codec=None, crf=None, lossless=False, device="cpu", overwrite=False,
-                    progress=False)
+                    progress=False, resume=False, ray=None, workers=None)
     defaults.update(kwargs)
     return argparse.Namespace(**defaults)
 
@@ -103,6 +105,9 @@ class _Bar:
 
 def run(args: argparse.Namespace) -> int:
     options = options_from_args(args)
+    if os.path.isdir(args.target):
+        return run_folder(args, options)
+    check_file_arguments(args)
     if not is_video_path(args.target):  # stills: every output checked (and distinct) before any work
         check_outputs([(args.output, "--output"), (args.confidence, "--confidence")], args.overwrite)
     bar = _Bar(os.path.basename(args.target), getattr(args, "progress", False))

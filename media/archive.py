@@ -8,8 +8,8 @@ video; tests pass a plain image operation.
 
 Guarantees:
 
-* every output is written to a hidden ``.NAME.partial-ID.EXT`` beside its final name and renamed when
-  ``process`` returns, so an interrupted run never leaves a file that looks finished; stale
+* every output is written to a hidden ``.NAME.partial-ID.EXT`` beside its final name
+  (:mod:`.atomic`) and renamed when ``process`` returns, so an interrupted run never leaves a file that looks finished; stale
   partial files of a killed run are removed when the folder is run again;
 * an existing output is replaced only with ``overwrite=True``, or on ``resume`` when the manifest
   records it as this run's own output;
@@ -23,22 +23,21 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..utils.checks import input_error
+from .atomic import PARTIAL_MARK, atomic_output
+from .colorize_file import IMAGE_SUFFIXES
 from .manifest import DONE, FAILED, MANIFEST_NAME, PENDING, Manifest, settings_fingerprint
+from .video_io import VIDEO_SUFFIXES
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["STILL_EXTENSIONS", "VIDEO_EXTENSIONS", "ArchiveJob", "FileOutcome", "ArchiveSummary", "plan_archive",
-           "partial_path", "is_partial_of", "remove_stale_partials", "process_one", "run_archive"]
-
-STILL_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"})
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm"})
+__all__ = ["ArchiveJob", "FileOutcome", "ArchiveSummary", "plan_archive", "remove_stale_partials",
+           "process_one", "run_local", "run_archive"]
 
 Process = Callable[[str, str], Any]
 """``process(src, dst)``: colorize the file ``src`` into ``dst`` (which does not exist yet)."""
@@ -52,6 +51,7 @@ class ArchiveJob:
     src: str
     dst: str
     kind: str  # "still" or "video"
+    replace: bool = False  # may replace an existing dst (--overwrite, or the run's own earlier output)
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class ArchiveSummary:
 
 def _kind(name: str) -> str | None:
     ext = os.path.splitext(name)[1].lower()
-    return "still" if ext in STILL_EXTENSIONS else "video" if ext in VIDEO_EXTENSIONS else None
+    return "still" if ext in IMAGE_SUFFIXES else "video" if ext in VIDEO_SUFFIXES else None
 
 
 def plan_archive(input_dir: str, output_dir: str) -> tuple[list[ArchiveJob], list[str]]:
@@ -115,37 +115,29 @@ def plan_archive(input_dir: str, output_dir: str) -> tuple[list[ArchiveJob], lis
     return jobs, sorted(ignored)
 
 
-PARTIAL_MARK = ".partial-"
+def _partial_stem(name: str) -> str | None:
+    """The output stem a hidden partial file belongs to (``.NAME.partial-...`` -> ``NAME``), else ``None``.
 
-
-def partial_path(dst: str) -> str:
-    """A fresh name ``dst`` is written under until complete: hidden, same folder and extension, unique per call.
-
-    Unique (pid + random) so that a worker left running by a killed driver can never rename a
-    file another worker is still writing.
+    Also for partials of partials (``..NAME.partial-1-a.partial-2-b.EXT``: a per-file function that
+    writes atomically itself, like :func:`.colorize_file.colorize_file`, into our partial name).
     """
-    folder, name = os.path.split(dst)
-    root, ext = os.path.splitext(name)
-    return os.path.join(folder, f".{root}{PARTIAL_MARK}{os.getpid()}-{secrets.token_hex(3)}{ext}")
-
-
-def is_partial_of(name: str, dst: str) -> bool:
-    """True if the file ``name`` (in ``dst``'s folder) is a partial output of ``dst`` (ours or nested ones)."""
-    stem = os.path.splitext(os.path.basename(dst))[0]
-    return name.startswith(".") and PARTIAL_MARK in name and name.lstrip(".").startswith(f"{stem}{PARTIAL_MARK}")
+    if not name.startswith(".") or PARTIAL_MARK not in name:
+        return None
+    return name.lstrip(".").split(PARTIAL_MARK, 1)[0]
 
 
 def remove_stale_partials(jobs: Iterable[ArchiveJob]) -> list[str]:
     """Delete partial outputs a killed run left beside the jobs' outputs; returns their paths."""
-    by_folder: dict[str, list[str]] = {}
+    stems: dict[str, set[str]] = {}
     for job in jobs:
-        by_folder.setdefault(os.path.dirname(job.dst), []).append(job.dst)
+        folder, name = os.path.split(job.dst)
+        stems.setdefault(folder, set()).add(os.path.splitext(name)[0])
     removed = []
-    for folder, dsts in by_folder.items():
+    for folder, wanted in stems.items():
         if not os.path.isdir(folder):
             continue
         for name in os.listdir(folder):
-            if any(is_partial_of(name, dst) for dst in dsts):
+            if _partial_stem(name) in wanted:
                 os.remove(os.path.join(folder, name))
                 removed.append(os.path.join(folder, name))
     return removed
@@ -157,25 +149,22 @@ def _one_line(exc: BaseException) -> str:
 
 
 def process_one(job: ArchiveJob, process: Process) -> FileOutcome:
-    """Run ``process`` on one job into its partial file, then rename it into place.
+    """Run ``process`` on one job into a partial file (:func:`.atomic.atomic_output`), renamed into place when done.
 
-    Any exception (a bad file) becomes ``FileOutcome.error``; the partial file is removed. Interrupts
-    (``KeyboardInterrupt``) also remove it and propagate.
+    Any exception (a bad file) becomes ``FileOutcome.error``; the partial file is removed, as it is
+    on an interrupt (``KeyboardInterrupt`` propagates). Without ``job.replace`` the rename cannot
+    replace a file that appeared meanwhile.
     """
     start = time.perf_counter()
-    tmp = partial_path(job.dst)
     try:
         os.makedirs(os.path.dirname(job.dst), exist_ok=True)
-        process(job.src, tmp)
-        if not os.path.isfile(tmp) or os.path.getsize(tmp) == 0:
-            raise RuntimeError(f"the colorizer wrote no output for {job.rel!r}")
-        os.replace(tmp, job.dst)
+        with atomic_output(job.dst, overwrite=job.replace) as tmp:
+            process(job.src, str(tmp))
+            if not tmp.is_file() or tmp.stat().st_size == 0:
+                raise RuntimeError(f"the colorizer wrote no output for {job.rel!r}")
     except Exception as exc:  # noqa: BLE001 - a folder run reports a bad file and goes on
         logger.debug("%s failed", job.rel, exc_info=True)
         return FileOutcome(job.rel, _one_line(exc), time.perf_counter() - start)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return FileOutcome(job.rel, None, time.perf_counter() - start)
 
 
@@ -229,7 +218,7 @@ def run_archive(input_dir: str, output_dir: str, make_process: Callable[[], Proc
                           error=error, save=False)
             continue
         logger.info("%s: to do (%s)", job.rel, reason)
-        todo[job.rel] = job
+        todo[job.rel] = replace(job, replace=overwrite or mine)
         manifest.mark(job.rel, PENDING, source=job.src, output=job.dst, fingerprint=fingerprint, settings=settings,
                       save=False)
     manifest.save()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -98,8 +99,10 @@ def ray_executor(address: str | None = None, workers: int | None = None, *, torc
         try:
             count = workers or _default_workers(ray, per_actor)
             actors += [actor_cls.remote(make_process, torch_threads) for _ in range(max(1, min(count, len(jobs))))]
+            start = time.perf_counter()
             _wait_ready(ray, actors)
-            logger.info("Ray: %d workers for %d files", len(actors), len(jobs))
+            ready = time.perf_counter()
+            logger.info("Ray: %d workers ready in %.1f s for %d files", len(actors), ready - start, len(jobs))
 
             def submit(actor: Any) -> None:
                 job = queue.popleft()
@@ -122,6 +125,7 @@ def ray_executor(address: str | None = None, workers: int | None = None, *, torc
                 if queue:  # keep the worker busy while the driver records the outcome
                     submit(actor)
                 yield outcome
+            logger.info("Ray: %d files in %.1f s once the workers were ready", len(jobs), time.perf_counter() - ready)
         finally:  # normal end, Ctrl-C, or an error: stop the workers, drop what they were writing
             for actor in actors:
                 ray.kill(actor)

@@ -97,6 +97,9 @@ class Manifest:
         data = {"format": _FORMAT, "files": {rel: asdict(e) for rel, e in sorted(self.entries.items())}}
         folder, name = os.path.split(os.path.abspath(self.path))
         fd, tmp = tempfile.mkstemp(prefix=f"{name}.", suffix=".tmp", dir=folder)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the manifest is an ordinary file
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(data, f, indent=1, sort_keys=True)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from semantic_restore.media.archive import partial_path, plan_archive, run_archive
+from semantic_restore.media.archive import plan_archive, run_archive
 from semantic_restore.media.manifest import MANIFEST_NAME, Manifest, settings_fingerprint
 from semantic_restore.utils.checks import SemRestoreInputError
 
@@ -193,13 +193,15 @@ def test_interrupted_run_leaves_nothing_partial_and_resumes_identically(archive,
 
 def test_stale_partial_files_of_a_killed_run_are_removed(archive, tmp_path):
     out = str(tmp_path / "out")
-    stale = [partial_path(os.path.join(out, "films", "reel2.MKV")),
+    stale = [os.path.join(out, "films", ".reel2.partial-123-abcdef.MKV"),  # media.atomic's naming
              os.path.join(out, f"{MANIFEST_NAME}.x1y2.tmp"),           # a manifest save cut short
-             os.path.join(out, "films", "keep.partial-1-2.mp4")]        # not hidden: not ours
+             os.path.join(out, "films", "..reel1.partial-1-a.partial-2-b.mp4"),  # colorize_file's inside ours
+             os.path.join(out, "films", "keep.partial-1-2.mp4"),         # not hidden: not ours
+             os.path.join(out, "films", ".other.partial-1-2.mp4")]       # no such output: not ours
     for path in stale:
         _write(path, b"half")
     summary, _ = _run(archive, out)
-    assert [os.path.exists(p) for p in stale] == [False, False, True] and sorted(summary.done) == MEDIA
+    assert [os.path.exists(p) for p in stale] == [False, False, False, True, True] and sorted(summary.done) == MEDIA
 
 
 def test_resume_replaces_an_output_published_after_the_last_manifest_write(archive, tmp_path):

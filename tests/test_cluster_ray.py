@@ -124,3 +124,30 @@ def test_killed_and_resumed_ray_run_equals_uninterrupted_run(cluster_address, tm
     entries = Manifest.load(os.path.join(out, MANIFEST_NAME)).entries
     assert {rel: e.status for rel, e in entries.items()} == {**{rel: "done" for rel in good},
                                                              "roll0/broken.png": "failed", "roll2/zcrash.png": "failed"}
+
+
+def test_cli_folder_on_ray_equals_local_run(cluster_address, tmp_path):
+    """The real colorizer through the CLI: Ray workers (own encoder each, another working folder, so
+    relative reference paths must be resolved by the driver) write the same bytes as a local run."""
+    pytest.importorskip("av")
+    from skimage import data
+
+    from semantic_restore.bench._videos import write_test_video
+
+    archive = tmp_path / "archive" / "reel"
+    archive.mkdir(parents=True)
+    write_test_video(archive / "film.mp4", width=64, height=48, frames=3)
+    coffee = data.coffee()[::8, ::8]
+    Image.fromarray(np.repeat(coffee.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)).save(archive / "photo.png")
+    Image.fromarray(coffee).save(tmp_path / "ref.png")
+
+    def cli(out: str, *extra: str) -> None:
+        cmd = [sys.executable, "-m", "semantic_restore", "colorize", "archive", "-o", out, "--reference", "ref.png",
+               "--resolution", "64", *extra]
+        subprocess.run(cmd, cwd=tmp_path, env=_env(), check=True, capture_output=True, timeout=600)
+
+    cli("local")
+    cli("on_ray", "--ray", cluster_address, "--workers", "2")
+    local, on_ray = _tree(str(tmp_path / "local")), _tree(str(tmp_path / "on_ray"))
+    assert sorted(on_ray) == [os.path.join("reel", "film.mp4"), os.path.join("reel", "photo.png")]
+    assert on_ray == local
