@@ -305,7 +305,6 @@ def _cli_cases(d):
     ref = ["--reference", photo]
     return {
         "target missing": (["colorize", str(d / "nope.png"), "-o", out, *ref], "TARGET"),
-        "target folder": (["colorize", str(d), "-o", out, *ref], "TARGET"),
         "target text": (["colorize", str(d / "notes.txt"), "-o", out, *ref], "TARGET"),
         "target bomb": (["colorize", str(d / "bomb.png"), "-o", out, *ref], "TARGET"),
         "reference missing": (["colorize", photo, "-o", out, "--reference", str(d / "nope.png")], "--reference"),
