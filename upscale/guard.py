@@ -68,18 +68,8 @@ class GuardResult:
 
 
 def encoder_stride(encoder: Any) -> int | None:
-    """The pixel stride of ``encoder``'s default dense layer, from its config, or ``None``."""
-    cfg = getattr(encoder, "config", None)
-    if cfg is None:
-        return None
-    patch = getattr(cfg, "patch_size", None)
-    if isinstance(patch, int) and patch > 0:
-        return patch
-    strides = getattr(cfg, "strides", None)
-    layer = getattr(cfg, "default_dense_layer", None)
-    if isinstance(strides, dict) and layer in strides:
-        return int(strides[layer])
-    return None
+    """The pixel stride of ``encoder``'s default dense layer (``Encoder.stride()``)."""
+    return encoder.stride()
 
 
 def _encoder_input(x: torch.Tensor, max_side: int, stride: int | None, scale: float = 1.0) -> torch.Tensor:
