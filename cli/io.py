@@ -9,6 +9,7 @@ and renamed into place, so a failed run leaves neither a half-written file nor a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -193,29 +194,23 @@ def _to_pil(x: torch.Tensor) -> Image.Image:
 def write_images(items: Sequence[tuple[torch.Tensor, str, str]], overwrite: bool = False) -> None:
     """Write ``(x [1, C, H, W] in [0, 1], path, flag)`` items, all or none.
 
-    Each image is first saved to a hidden temporary file next to its target; only when every save
-    succeeded are they renamed into place. Errors name the flag and the path the user gave.
+    Each image is first saved to a hidden temporary file next to its target
+    (:func:`media.atomic.atomic_output`); only when every save succeeded are they published, and
+    without ``overwrite`` never over a file that appeared meanwhile. Errors name the flag and the
+    path the user gave, never the temporary file.
     """
+    from ..media.atomic import atomic_output
+
     check_outputs([(path, flag) for _, path, flag in items], overwrite)
-    temps: list[tuple[str, str]] = []
-    try:
+    with contextlib.ExitStack() as stack:
         for x, path, flag in items:
             fmt = _format_for(path, flag)
-            folder, base = os.path.split(os.path.abspath(path))
-            fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=folder)
-            os.close(fd)
-            temps.append((tmp, path))
+            tmp = stack.enter_context(atomic_output(path, overwrite=overwrite))
             try:
                 _to_pil(x).save(tmp, format=fmt)
             except (OSError, ValueError, KeyError) as exc:
                 raise input_error(flag, f"a file Pillow can write as {fmt}", f"an error writing {path!r}: {exc}",
                                   "Try another extension (e.g. .png) or folder.") from None
-        for tmp, path in temps:
-            os.replace(tmp, path)
-    finally:
-        for tmp, _ in temps:
-            if os.path.exists(tmp):
-                os.remove(tmp)
 
 
 def write_image(x: torch.Tensor, path: str, overwrite: bool = False, flag: str = "--output") -> None:

@@ -145,7 +145,7 @@ def _as_int(value: Any, where: str) -> int:
     return int(value)
 
 
-def hints_from_points(points: Any, height: int, width: int) -> Hints:
+def hints_from_points(points: Any, height: int, width: int, name: str = "hints") -> Hints:
     """Hints from a list of colored points.
 
     Args:
@@ -154,6 +154,7 @@ def hints_from_points(points: Any, height: int, width: int) -> Hints:
             paints a ``size x size`` square around ``(x, y)`` (clipped at the border); a later
             point overwrites an earlier one where they overlap. An empty list gives empty hints.
         height, width: size of the image the hints are for.
+        name: what the user calls the points in errors (``points`` for the node's input).
 
     Returns:
         :class:`Hints` with batch 1.
@@ -161,18 +162,18 @@ def hints_from_points(points: Any, height: int, width: int) -> Hints:
     Raises:
         SemRestoreTypeError / SemRestoreInputError naming the offending point and field.
     """
-    for name, v in (("height", height), ("width", width)):
+    for arg, v in (("height", height), ("width", width)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise input_error(name, "a positive whole number of pixels", repr(v))
+            raise input_error(arg, "a positive whole number of pixels", repr(v))
     if isinstance(points, dict) and "points" in points:
         points = points["points"]
     if not isinstance(points, (list, tuple)):
-        raise SemRestoreTypeError(f"hints: expected a JSON list of points {_POINT_FORMAT}, got {type(points).__name__}.")
+        raise SemRestoreTypeError(f"{name}: expected a JSON list of points {_POINT_FORMAT}, got {type(points).__name__}.")
     ab = torch.zeros(1, 2, height, width)
     mask = torch.zeros(1, 1, height, width)
     colors = []
     for i, pt in enumerate(points):
-        where = f"hints[{i}]"
+        where = f"{name}[{i}]"
         if not isinstance(pt, dict):
             raise SemRestoreTypeError(f"{where}: expected an object like {_POINT_FORMAT}, got {pt!r}"[:200] + ".")
         unknown = set(pt) - {"x", "y", "color", "size"}
@@ -207,7 +208,7 @@ def hints_from_json(text: str, height: int, width: int) -> Hints:
     check_type(text, str, "points")
     if not text.strip().lstrip("\ufeff"):
         return Hints.empty(height, width)
-    return hints_from_points(parse_json(text, "points", f"JSON like {_POINT_FORMAT}"), height, width)
+    return hints_from_points(parse_json(text, "points", f"JSON like {_POINT_FORMAT}"), height, width, name="points")
 
 
 @torch.no_grad()

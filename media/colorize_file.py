@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from ..utils.checks import input_error
+from ..utils.checks import check_device, input_error
 from ..version import __version__
 from .atomic import atomic_output, check_destination
 from .video_io import EncodeSettings, VideoWriter, is_video_path, probe, read_frames
@@ -257,7 +257,9 @@ def colorize_file(src: str | Path, dst: str | Path, options: ColorizeOptions, pr
         raise input_error(f"output {str(dst)!r}", want + f" for the {'video' if video else 'still'} {str(src)!r}",
                           f"the suffix {dst.suffix or '(none)'!r}", "Change the output name.")
     if not src.is_file():
-        raise FileNotFoundError(f"input: expected a file, got {str(src)!r}, which does not exist.")
+        what = "which is a folder (give one image or video file)" if src.is_dir() else \
+            "which does not exist"
+        raise FileNotFoundError(f"target: expected a file, got {str(src)!r}, {what}.")
     if video:
         return _colorize_video(src, dst, options, progress, encoder, confidence_dst, interrupt)
     return _colorize_still(src, dst, options, progress, encoder, confidence_dst, interrupt)
@@ -287,7 +289,7 @@ def _colorize_video(src, dst, options, progress, encoder, confidence_dst, interr
     keyframes = {k: _read_images(v, f"keyframe {k} reference") for k, v in sorted(key_paths.items())}
     refs = _references(options, keyframes)
     encoder = encoder if encoder is not None else shared_encoder(options)
-    device = torch.device(options.device)
+    device = check_device(options.device)
     fingerprint = options.fingerprint()
     timestamps: deque[int | None] = deque()
     count = 0
@@ -318,7 +320,7 @@ def _colorize_video(src, dst, options, progress, encoder, confidence_dst, interr
 
 
 def _colorize_still(src, dst, options, progress, encoder, confidence_dst, interrupt) -> FileReport:
-    from ..cli.io import read_image, read_json, read_mask, write_image
+    from ..cli.io import read_image, read_json, read_mask, write_images
     from ..colorize import exemplar_colorize, hint_colorize, hints_from_image_mask, hints_from_points
 
     t0 = time.perf_counter()
@@ -332,7 +334,7 @@ def _colorize_still(src, dst, options, progress, encoder, confidence_dst, interr
     if confidence_dst is not None and not refs:
         raise input_error("--confidence", "--reference (the confidence is the reference match's)", "hints only",
                           "Drop --confidence or add --reference.")
-    device = torch.device(options.device)
+    device = check_device(options.device)
     target = read_image(str(src), "target").to(device)
     encoder = encoder if encoder is not None else shared_encoder(options)
     rgb, confidence = target, None
@@ -350,11 +352,10 @@ def _colorize_still(src, dst, options, progress, encoder, confidence_dst, interr
     if hints is not None:
         rgb = hint_colorize(target, hints, base_rgb=rgb if refs else None, base_confidence=confidence, encoder=encoder)
     fingerprint = options.fingerprint()
-    with atomic_output(dst, overwrite=options.overwrite) as tmp:
-        write_image(rgb, str(tmp))
+    outputs = [(rgb, str(dst), "--output")]
     if confidence_dst is not None and confidence is not None:
-        with atomic_output(Path(confidence_dst), overwrite=options.overwrite) as tmp:
-            write_image(confidence, str(tmp))
+        outputs.append((confidence, str(confidence_dst), "--confidence"))
+    write_images(outputs, overwrite=options.overwrite)  # both or neither; errors name the flag, not a temp file
     if progress is not None:
         progress(1, 1)
     return FileReport(src, dst, "still", 1, target.shape[-1], target.shape[-2], time.perf_counter() - t0,

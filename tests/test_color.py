@@ -87,3 +87,22 @@ def test_errors():
         rgb_to_lab(np.zeros((1, 3, 4, 4)))
     with pytest.raises(SemRestoreTypeError, match="floating-point"):
         rgb_to_lab(torch.zeros(1, 3, 4, 4, dtype=torch.uint8))
+
+
+def test_lab_to_rgb_module_clip_setting():
+    lab = torch.tensor([50.0, 120.0, -120.0]).view(1, 3, 1, 1)  # far outside sRGB
+    clipped, raw = LabToRgb()(lab), LabToRgb(clip=False)(lab)
+    assert float(clipped.min()) >= 0 and float(clipped.max()) <= 1
+    assert float(raw.min()) < 0 or float(raw.max()) > 1  # clip=False really passes out-of-gamut values through
+    assert torch.equal(raw, lab_to_rgb(lab, clip=False)) and torch.equal(clipped, lab_to_rgb(lab, clip=True))
+
+
+def test_gray_rgb_keeps_lightness_and_drops_chroma():
+    from semantic_restore.utils.color import gray_rgb
+
+    x = torch.rand(2, 3, 5, 5, generator=torch.Generator().manual_seed(0))
+    g = gray_rgb(x)
+    ref = skcolor.rgb2lab(x.permute(0, 2, 3, 1).double().numpy())
+    lab = rgb_to_lab(g)
+    np.testing.assert_allclose(lab[:, 0].double().numpy(), ref[..., 0], atol=0.02)
+    assert float(lab[:, 1:].abs().max()) < 0.02

@@ -5,7 +5,7 @@ import pytest
 import torch
 from skimage import color as skcolor
 
-from semantic_restore.utils.checks import SemRestoreInputError
+from semantic_restore.utils.checks import SemRestoreInputError, SemRestoreTypeError
 from semantic_restore.utils.color import rgb_to_lab
 from semantic_restore.utils.metrics import (
     color_metrics,
@@ -85,3 +85,47 @@ def test_report_and_errors():
         color_metrics(x, torch.rand(1, 3, 4, 4))
     with pytest.raises(SemRestoreInputError, match="same shape"):
         psnr_rgb(x, x[:, :, :4])
+
+
+# --- issue 16: values from literals or numpy, every branch with a case that tells it apart --------
+
+def test_psnr_is_the_mean_of_per_image_values():
+    a = torch.zeros(2, 3, 4, 4)
+    b = torch.cat([torch.full((1, 3, 4, 4), 0.1), torch.full((1, 3, 4, 4), 0.01)])
+    assert psnr_rgb(a, b) == pytest.approx((20.0 + 40.0) / 2, abs=1e-6)  # not the PSNR of the pooled MSE
+
+
+def test_flicker_of_two_frames_is_their_difference():
+    f0, f1 = torch.full((1, 3, 4, 4), 0.5), torch.full((1, 3, 4, 4), 0.5)
+    f1[:, 0] = 0.7
+    expected = float((rgb_to_lab(f1)[:, 1:] - rgb_to_lab(f0)[:, 1:]).abs().mean())
+    assert expected > 1 and flicker(torch.cat([f0, f1])) == pytest.approx(expected, rel=1e-6)
+
+
+def test_report_says_no_ground_truth_only_without_one():
+    x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    y = (x * 0.9).clamp(0, 1)
+    without = color_metrics(x)
+    assert all(math.isnan(without[k]) for k in ("psnr_rgb", "psnr_ab", "delta_e2000"))
+    assert format_metrics(without).count("n/a (no ground truth)") == 3
+    with_gt = color_metrics(x, y)
+    text = format_metrics(with_gt)  # inferred from the values
+    assert "n/a" not in text and f"{with_gt['psnr_rgb']:.2f} dB" in text and f"{with_gt['delta_e2000']:.2f}" in text
+    assert format_metrics(with_gt, has_ground_truth=True) == text
+    assert format_metrics({**with_gt, "psnr_ab": math.nan}, has_ground_truth=True).count("n/a") == 1
+    assert "no ground truth" not in format_metrics({**with_gt, "psnr_ab": math.nan}, has_ground_truth=True)
+
+
+@pytest.mark.parametrize("call,name", [
+    (lambda: psnr_rgb(torch.rand(3, 8, 8), torch.rand(1, 3, 8, 8)), "pred"),
+    (lambda: psnr_rgb(torch.rand(1, 3, 8, 8), torch.rand(1, 4, 8, 8)), "target"),
+    (lambda: psnr_ab(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 4)), "target"),
+    (lambda: colorfulness(torch.rand(3, 8, 8)), "image"),
+    (lambda: flicker(torch.rand(2, 2, 8, 8)), "frames"),
+    (lambda: color_metrics(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8) + 2), "ground_truth"),
+    (lambda: color_metrics(torch.rand(2, 3, 8, 8), torch.rand(3, 3, 8, 8)), "ground_truth"),
+])
+def test_errors_name_the_argument(call, name):
+    with pytest.raises((SemRestoreInputError, SemRestoreTypeError)) as info:
+        call()
+    assert str(info.value).startswith(f"{name}: expected ")
