@@ -36,6 +36,7 @@ import torch
 
 from ..utils.checks import check_finite, check_range, check_tensor, input_error
 from ..utils.color import clamp_ab_to_gamut, lab_to_rgb, merge_l_ab, rgb_to_lab, rgb_to_l
+from ..utils.progress import iteration_ticker
 from .correspond import (DEFAULT_TEMPERATURE, FeatureGrid, attend, backward_best, cycle_agreement, dense_features,
                          grid_to_pixels, match_stride, pool_to_grid, similarity_confidence)
 from .guided import fast_guided_upsample, resize_area
@@ -163,6 +164,7 @@ def exemplar_colorize(
     layers: Sequence[str] | None = None,
     progress: Callable[[int], None] | None = None,
     interrupt: Callable[[], None] | None = None,
+    stage: Callable[[float, str], None] | None = None,
 ) -> ExemplarResult:
     """Colorize gray ``target`` frames from colour ``references``.
 
@@ -179,6 +181,7 @@ def exemplar_colorize(
             reference for frame ``t`` with this weight (0.3-1 for film).
         layers: encoder layers to fuse (default: deepest at stride 8 and 16).
         progress: called with 1 after each frame.
+        stage: optional ``stage(fraction, name)`` within a frame (``utils.progress``).
         interrupt: called between steps; raise from it to cancel.
 
     Returns:
@@ -198,6 +201,8 @@ def exemplar_colorize(
     # One grid stride for target and references; an encoder whose config lacks strides is probed once.
     stride = match_stride(encoder, layers) or dense_features(encoder, torch.full((1, 1, *small), 50.0),
                                                              layers=layers).stride
+    step = stage or (lambda fraction, name: None)
+    step(0.0, "encoding references")
     keys = _reference_keys(encoder, refs, resolution, layers, stride)
     logger.info("Exemplar colorize: %d frame(s) %dx%d, %d reference(s), %d key cells, matching at %dx%d",
                 B, W, H, len(refs), keys.feats.shape[0], small[1], small[0])
@@ -208,7 +213,9 @@ def exemplar_colorize(
             interrupt()
         l_full = rgb_to_l(x[b:b + 1].clamp(0, 1))
         l_small = resize_area(l_full, small)
+        step(0.05, "encoding")
         query = dense_features(encoder, l_small, layers=layers, grid_stride=stride)
+        step(0.25, "matching")
         k = keys
         if prev is not None:
             n_ref = keys.feats.shape[0]
@@ -218,7 +225,8 @@ def exemplar_colorize(
         ab_px = grid_to_pixels(ab_grid, query.stride, small)
         conf_px = grid_to_pixels(conf_grid, query.stride, small).clamp(0, 1)
         ab_small = propagate_ab(l_small, ab_px, conf_px + CONFIDENCE_FLOOR, smoothness=FILL_SMOOTHNESS,
-                                interrupt=interrupt)
+                                interrupt=interrupt, progress=iteration_ticker(stage, 0.5, 0.8, "filling"))
+        step(0.8, "upsampling")
         rgb, conf, ab = _finish(l_full, ab_small, conf_px, l_small, strength, interrupt)
         outs.append(rgb)
         confs.append(conf)

@@ -17,6 +17,9 @@ __all__ = ["PREFERRED_ENCODER", "encoder_name", "default_guard_encoder"]
 logger = logging.getLogger(__name__)
 
 PREFERRED_ENCODER = "dinov2_vits14"
+# Fallback reasons already logged at WARNING in this process: the full multi-line explanation is
+# logged once per ComfyUI session, not on every queue (issue 14); the node's report says it every run.
+_WARNED: set[str] = set()
 
 
 def encoder_name(encoder: Any) -> str:
@@ -42,6 +45,18 @@ def default_guard_encoder(device: torch.device | str | None = None,
     except ModelFileNotFoundError as exc:
         enc = create_encoder(DEFAULT_ENCODER, device=device, search_dirs=search_dirs)
         note = f"{DEFAULT_ENCODER} (fallback: {PREFERRED_ENCODER} weights not found)"
-        logger.warning("Drift guard uses %s because %s weights were not found: %s", DEFAULT_ENCODER,
-                       PREFERRED_ENCODER, exc)
+        if _first_fallback(str(exc)):
+            logger.warning("Drift guard uses %s because %s weights were not found: %s", DEFAULT_ENCODER,
+                           PREFERRED_ENCODER, exc)
+        else:  # the full explanation was logged once this session; the node's report still says it every run
+            logger.info("Drift guard uses %s (%s weights not found; see the first warning).", DEFAULT_ENCODER,
+                        PREFERRED_ENCODER)
     return enc, note
+
+
+def _first_fallback(reason: str) -> bool:
+    """True the first time this session (this Python process) the fallback happens for ``reason``."""
+    if reason in _WARNED:
+        return False
+    _WARNED.add(reason)
+    return True
