@@ -444,7 +444,8 @@ class SemRestoreColorMetrics:
         x = image_to_bchw(image, "image")
         gt = None if ground_truth is None else image_to_bchw(ground_truth, "ground_truth")
         m = color_metrics(x, gt)
-        return (format_metrics(m), m["psnr_rgb"], m["psnr_ab"], m["delta_e2000"], m["colorfulness"], m["flicker"])
+        return (format_metrics(m, has_ground_truth=gt is not None), m["psnr_rgb"], m["psnr_ab"], m["delta_e2000"],
+                m["colorfulness"], m["flicker"])
 
 
 NODE_CLASS_MAPPINGS = {

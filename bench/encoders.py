@@ -14,6 +14,8 @@ import time
 
 import torch
 
+from ._args import int_at_least
+
 
 def _time(fn, repeat: int) -> float:
     fn()  # warm-up
@@ -29,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     from ..encoders import create_encoder, list_encoders
 
     p = argparse.ArgumentParser(prog="bench encoders", description=__doc__.splitlines()[0])
-    p.add_argument("--size", type=int, default=512)
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--size", type=int_at_least(16), default=512)
+    p.add_argument("--repeat", type=int_at_least(1), default=3)
     p.add_argument("--skip-large", action="store_true", help="skip the ViT-L models")
     args = p.parse_args(argv)
     torch.manual_seed(0)

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from ..upscale.tile_color import gaussian_lowpass
 from ..upscale.guard import DEFAULT_SOFTNESS, DEFAULT_THRESHOLD, patch_similarity
 from ..upscale.preupscale import preupscale
+from ._args import float_in, float_list
 from ._photos import skimage_photo
 
 SOURCES = ("astronaut", "chelsea", "coffee")
@@ -114,10 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--encoder", default=DEFAULT_ENCODER, help="registered encoder name (default %(default)s)")
     p.add_argument("--weights", default=None, help="weight file (default: the encoder's model folders)")
     p.add_argument("--random-weights", action="store_true", help="random init (only to check the script runs)")
-    p.add_argument("--up", default="1.5,2", help="comma-separated upscale factors (default %(default)s)")
-    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="threshold to score (default %(default)s)")
+    p.add_argument("--up", type=float_list(1.0, 8.0), default="1.5,2", help="comma-separated upscale factors (default %(default)s)")
+    p.add_argument("--threshold", type=float_in(-1.0, 1.0), default=DEFAULT_THRESHOLD, help="threshold to score (default %(default)s)")
     args = p.parse_args(argv)
-    factors = [float(f) for f in args.up.split(",") if f.strip()]
+    factors = args.up
     encoder = create_encoder(args.encoder, weights=args.weights, pretrained=not args.random_weights, device="cpu")
     print(f"## Drift-guard separation: {args.encoder} (default dense layer {encoder.config.default_dense_layer})\n")
     print(f"| upscale | foreign patches: median / 90th pct / max | benign lowest (transform) | "

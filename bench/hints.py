@@ -28,6 +28,7 @@ from ..colorize.hint_sources import hints_from_image_mask, sample_hints
 from ..encoders import create_encoder
 from ..utils.color import lab_to_rgb, rgb_to_lab
 from ..utils.metrics import psnr_rgb
+from ._args import int_list
 from ._photos import skimage_photo
 from .levin import levin_colorize
 
@@ -102,18 +103,15 @@ def speed(encoder, size: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench hints", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help=f"N in {QUICK_COUNTS} only; speed at 512x512")
-    p.add_argument("--seeds", default="0", help="comma-separated hint seeds to average over (default: 0)")
-    p.add_argument("--counts", default=None, help="comma-separated hint counts (default: all, or the quick set)")
+    p.add_argument("--seeds", type=int_list(0), default="0", help="comma-separated hint seeds to average over (default: 0)")
+    p.add_argument("--counts", type=int_list(0), default=None, help="comma-separated hint counts (default: all, or the quick set)")
     p.add_argument("--per-photo", action="store_true", help="also print every photo's PSNR")
     p.add_argument("--skip-speed", action="store_true", help="quality table only")
     p.add_argument("--skip-quality", action="store_true", help="speed table only")
     args = p.parse_args(argv)
     torch.set_grad_enabled(False)
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-        counts = [int(c) for c in args.counts.split(",")] if args.counts else (QUICK_COUNTS if args.quick else COUNTS)
-    except ValueError:
-        p.error("--seeds and --counts take comma-separated whole numbers, e.g. --seeds 0,1")
+    seeds = args.seeds
+    counts = args.counts or (QUICK_COUNTS if args.quick else COUNTS)
     encoder = create_encoder("efficientnet_lite0")
     if not args.skip_quality:
         print(f"## iColoriT protocol, 256x256, mean PSNR (dB) over {', '.join(PHOTOS)}; seeds {seeds}\n")

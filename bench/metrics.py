@@ -8,11 +8,12 @@ import time
 import torch
 
 from ..utils.metrics import colorfulness, delta_e2000, flicker, psnr_ab, psnr_rgb
+from ._args import int_at_least
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench metrics")
-    p.add_argument("--size", type=int, default=1024)
+    p.add_argument("--size", type=int_at_least(1), default=1024)
     args = p.parse_args(argv)
     g = torch.Generator().manual_seed(0)
     a = torch.rand(1, 3, args.size, args.size, generator=g)

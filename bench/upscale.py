@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from ..upscale.pipeline import UpscaleSettings, dino_upscale
 from ..upscale.preupscale import preupscale
 from ..upscale.tiles import plan_tiles
+from ._args import int_at_least
 
 
 class _ZeroCostBridge:
@@ -63,12 +64,12 @@ def _time(fn, repeat: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench upscale", description=__doc__)
-    p.add_argument("--size", type=int, default=1024, help="input side in pixels (square); output is 2x")
-    p.add_argument("--tile", type=int, default=1024)
-    p.add_argument("--overlap", type=int, default=64)
+    p.add_argument("--size", type=int_at_least(16), default=1024, help="input side in pixels (square); output is 2x")
+    p.add_argument("--tile", type=int_at_least(64), default=1024)
+    p.add_argument("--overlap", type=int_at_least(0), default=64)
     p.add_argument("--encoder", default="efficientnet_lite0")
-    p.add_argument("--repeat", type=int, default=2)
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--repeat", type=int_at_least(1), default=2)
+    p.add_argument("--threads", type=int_at_least(1), default=2, help="torch CPU threads")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 

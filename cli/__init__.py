@@ -41,6 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _flag_message(exc: BaseException, names: dict[str, str]) -> str:
+    """The error's one line, its leading argument name (``hint mask: ...``, ``reference[1]: ...``)
+    replaced by the CLI flag the user set (``--hint-mask: ...``)."""
+    text = " ".join(str(exc).split("\n"))
+    head, sep, rest = text.partition(": ")
+    base = head.split("[", 1)[0].split(".", 1)[0]
+    if sep and base in names:
+        return f"{names[base]}: {rest}" if head == base else f"{names[base]} ({head}): {rest}"
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -50,7 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, FileNotFoundError, FileExistsError, OSError) as exc:
         if args.verbose:
             raise
-        print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{parser.prog} {args.command}: error: {_flag_message(exc, getattr(args, 'flag_names', {}))}",
+              file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)

@@ -1,6 +1,9 @@
-"""``colorize TARGET -o OUT``: exemplar colorization (``--reference``), hints, or both.
+"""``colorize INPUT -o OUTPUT``: exemplar colorization (``--reference``), hints, or both.
 
-TARGET may be colour or gray: only its L channel is used, and OUT has TARGET's size.
+INPUT is a still (anything Pillow reads) or a video (.mp4 .mov .mkv .avi .webm .m4v). Only its L
+channel is used, and OUTPUT has INPUT's size (a video also keeps its frame count, timestamps and
+audio). Videos stream frame by frame: memory does not grow with their length. OUTPUT is written
+under a temporary name and renamed when complete; an existing OUTPUT needs --overwrite.
 """
 
 from __future__ import annotations
@@ -9,89 +12,119 @@ import argparse
 import logging
 import os
 
-import torch
-
-from .io import check_output_path, read_image, read_json, read_mask, write_image
+from ..media.colorize_file import ColorizeOptions, FileReport, colorize_file
+from ..media.video_io import DEFAULT_CRF, is_video_path
+from .folder import add_folder_arguments, check_file_arguments, run_folder
+from .io import check_outputs
 
 logger = logging.getLogger(__name__)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("colorize", help="colorize a black-and-white photo from reference photos and/or color hints",
-                       description=__doc__)
-    p.add_argument("target", help="the photo to colorize (its luminance is kept)")
-    p.add_argument("-o", "--output", required=True, help="where to write the colorized image")
+    p = sub.add_parser("colorize", help="colorize a black-and-white photo or film from reference photos and/or color hints",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("target", help="the photo or video to colorize (its luminance is kept)")
+    p.add_argument("-o", "--output", required=True, help="where to write the colorized image or video")
     p.add_argument("--reference", action="append", default=[], metavar="REF",
-                   help="a color reference photo; repeat for several (the best match wins per pixel)")
-    p.add_argument("--hint-image", help="an image whose colors are hints where --hint-mask is white")
-    p.add_argument("--hint-mask", help="white where --hint-image holds a hint")
+                   help="a color reference photo, or a folder of them; repeat for several (the best match wins per pixel)")
+    p.add_argument("--keyframes", metavar="FILE.json",
+                   help='videos: {"frame index": "image" or ["images", ...]}: from that frame on, those references '
+                        "replace the current ones (e.g. key frames you colorized yourself); paths relative to the JSON")
+    p.add_argument("--hint-image", help="stills: an image whose colors are hints where --hint-mask is white")
+    p.add_argument("--hint-mask", help="stills: white where --hint-image holds a hint")
     p.add_argument("--hints", metavar="POINTS.json",
-                   help='color points: [{"x": 10, "y": 20, "color": "#RRGGBB", "size": 2}, ...] in pixels')
+                   help='stills: color points [{"x": 10, "y": 20, "color": "#RRGGBB", "size": 2}, ...] in pixels')
     p.add_argument("--encoder", default=None, help="feature encoder (see the encoders command; default: offline efficientnet_lite0)")
     p.add_argument("--models-dir", help="extra folder to search for weight files")
-    p.add_argument("--confidence", metavar="MASK.png", help="also write the exemplar confidence map here")
+    p.add_argument("--confidence", metavar="MASK.png", help="stills: also write the exemplar confidence map here")
     p.add_argument("--strength", type=float, default=1.0, help="how much of the transferred color to apply, 0..1 (default 1)")
     p.add_argument("--temperature", type=float, default=None, help="softmax temperature of the matching (default: the core's)")
     p.add_argument("--resolution", type=int, default=None, help="longest side the matching runs at (default: the core's)")
+    p.add_argument("--temporal-weight", type=float, default=None,
+                   help="videos: weight of the previous frame's colours, 0 = frames independent (default: the core's)")
+    p.add_argument("--codec", default=None,
+                   help="videos: FFmpeg video encoder (default: libx264, H.264 yuv420p; libvpx-vp9 for .webm)")
+    p.add_argument("--crf", type=int, default=None,
+                   help="videos: constant-quality level, lower = better (default: "
+                        + ", ".join(f"{c} {q}" for c, q in DEFAULT_CRF.items()) + ")")
+    p.add_argument("--lossless", action="store_true",
+                   help="videos: FFV1 in RGB, exact frames (needs .mkv, .mov or .avi; large files)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to run (default: %(default)s)")
-    p.add_argument("--overwrite", action="store_true", help="replace OUT (and the confidence file) if they exist")
-    p.set_defaults(run=run)
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT (and the confidence file) if they exist")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    add_folder_arguments(p)  # issue 11: INPUT may be a folder (--resume, --ray, --workers)
+    p.set_defaults(run=run, flag_names=FLAG_NAMES)
+
+
+# Core error messages name the argument of the core function; the CLI user set a flag.
+FLAG_NAMES = {"image": "TARGET", "target": "TARGET", "input": "TARGET", "output": "--output", "reference": "--reference", "hint image": "--hint-image",
+              "hint mask": "--hint-mask", "hint_image": "--hint-image", "hint_mask": "--hint-mask", "points": "--hints",
+              "hints": "--hints", "strength": "--strength", "temperature": "--temperature",
+              "resolution": "--resolution", "encoder": "--encoder", "device": "--device"}
 
 
 def namespace(**kwargs: object) -> argparse.Namespace:
     """Defaults of the colorize parser, overridden by ``kwargs`` (used by ``demo``)."""
-    defaults = dict(reference=[], hint_image=None, hint_mask=None, hints=None, encoder=None, models_dir=None,
-                    confidence=None, strength=1.0, temperature=None, resolution=None, device="cpu",
-                    overwrite=False, report=False)
+    defaults = dict(reference=[], keyframes=None, hint_image=None, hint_mask=None, hints=None, encoder=None,
+                    models_dir=None, confidence=None, strength=1.0, temperature=None, resolution=None,
+                    temporal_weight=None, codec=None, crf=None, lossless=False, device="cpu", overwrite=False,
+                    progress=False, resume=False, ray=None, workers=None)
     defaults.update(kwargs)
     return argparse.Namespace(**defaults)
 
 
-def _device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device: expected a machine with CUDA for 'cuda', got none. Use --device cpu.")
-    return torch.device(name)
+def options_from_args(args: argparse.Namespace) -> ColorizeOptions:
+    """The :class:`ColorizeOptions` a parsed command line asks for."""
+    return ColorizeOptions(
+        references=tuple(args.reference), keyframes=args.keyframes, encoder=args.encoder, strength=args.strength,
+        temperature=args.temperature, resolution=args.resolution, temporal_weight=args.temporal_weight,
+        hint_image=args.hint_image, hint_mask=args.hint_mask, hints=args.hints, codec=args.codec, crf=args.crf,
+        lossless=args.lossless, device=args.device, models_dir=args.models_dir, overwrite=args.overwrite)
+
+
+class _Bar:
+    """tqdm progress over frames (rate in frames/s and ETA); created on the first update."""
+
+    def __init__(self, name: str, enabled: bool) -> None:
+        self.name, self.enabled, self.bar = name, enabled, None
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            # disable=None: no bar when stderr is not a terminal (logs, pipes, tests)
+            self.bar = tqdm(total=total, desc=self.name, unit="frame", dynamic_ncols=True, disable=None)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.reference and not args.hints and not (args.hint_image or args.hint_mask):
-        raise ValueError("colorize: expected --reference REF and/or hints (--hint-image with --hint-mask, or --hints), got none.")
-    if bool(args.hint_image) != bool(args.hint_mask):
-        raise ValueError("--hint-image and --hint-mask: expected both, got only one. Pass the mask that marks the hint pixels.")
-    check_output_path(args.output, args.overwrite)
+    options = options_from_args(args)
+    if os.path.isdir(args.target):
+        return run_folder(args, options)
+    check_file_arguments(args)
+    if not is_video_path(args.target):  # stills: every output checked (and distinct) before any work
+        check_outputs([(args.output, "--output"), (args.confidence, "--confidence")], args.overwrite)
+    bar = _Bar(os.path.basename(args.target), getattr(args, "progress", False))
+    try:
+        report = colorize_file(args.target, args.output, options, progress=bar, confidence_dst=args.confidence)
+    finally:
+        bar.close()
+    print(describe(report))
     if args.confidence:
-        check_output_path(args.confidence, args.overwrite)
-    device = _device(args.device)
-    target = read_image(args.target, "target").to(device)
-
-    from ..colorize import exemplar_colorize, hint_colorize, hints_from_image_mask, hints_from_points
-    from ..encoders import DEFAULT_ENCODER, create_encoder
-    from ..utils.paths import default_search_dirs
-
-    search_dirs = default_search_dirs([args.models_dir] if args.models_dir else [])
-    encoder = create_encoder(args.encoder or DEFAULT_ENCODER, device=device, search_dirs=search_dirs)
-
-    rgb, confidence = target, None
-    if args.reference:
-        refs = [read_image(r, "reference").to(device) for r in args.reference]
-        options = {k: v for k, v in (("temperature", args.temperature), ("resolution", args.resolution)) if v is not None}
-        result = exemplar_colorize(target, refs, encoder, strength=args.strength, **options)
-        rgb, confidence = result.rgb, result.confidence
-    hints = None
-    if args.hint_image:
-        hint_rgb = read_image(args.hint_image, "hint image").to(device)
-        hints = hints_from_image_mask(hint_rgb, read_mask(args.hint_mask, "hint mask").to(device))
-    if args.hints:
-        points = hints_from_points(read_json(args.hints, "hints"), height=target.shape[-2], width=target.shape[-1])
-        hints = points if hints is None else hints.merge(points)
-    if hints is not None:
-        rgb = hint_colorize(target, hints, base_rgb=rgb if args.reference else None, base_confidence=confidence, encoder=encoder)
-
-    write_image(rgb, args.output, overwrite=args.overwrite)
-    if args.confidence and confidence is not None:
-        write_image(confidence, args.confidence, overwrite=args.overwrite)
-    if getattr(args, "report", False):
-        print(f"wrote {os.path.abspath(args.output)} ({target.shape[-1]}x{target.shape[-2]})")
-        if args.confidence and confidence is not None:
-            print(f"wrote {os.path.abspath(args.confidence)} (confidence)")
+        print(f"wrote {os.path.abspath(args.confidence)} (confidence)")
     return 0
+
+
+def describe(report: FileReport) -> str:
+    """One line for a finished file."""
+    what = f"{report.width}x{report.height}"
+    if report.kind == "video":
+        what += f", {report.frames} frames, {report.fps:.2f} frames/s" + (", audio copied" if report.audio_copied else "")
+    notes = f" ({'; '.join(report.notes)})" if report.notes else ""
+    return f"wrote {os.path.abspath(report.dst)} ({what}){notes}"

@@ -27,6 +27,6 @@ def run(args: argparse.Namespace) -> int:
     root, ext = os.path.splitext(args.output)
     ns = colorize_cli.namespace(
         target=DEMO_TARGET, output=args.output, reference=[DEMO_REFERENCE], confidence=f"{root}_confidence{ext}",
-        device=args.device, overwrite=args.overwrite, report=True,
+        device=args.device, overwrite=args.overwrite,
     )
     return colorize_cli.run(ns)

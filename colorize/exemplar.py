@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..utils.checks import check_finite, check_range, check_tensor, input_error
+from ..utils.checks import check_encoder, check_image, check_range, check_tensor, input_error
 from ..utils.color import clamp_ab_to_gamut, lab_to_rgb, merge_l_ab, rgb_to_lab, rgb_to_l
 from ..utils.progress import iteration_ticker
 from .correspond import (DEFAULT_TEMPERATURE, FeatureGrid, attend, backward_best, cycle_agreement, dense_features,
@@ -42,7 +42,8 @@ from .correspond import (DEFAULT_TEMPERATURE, FeatureGrid, attend, backward_best
 from .guided import fast_guided_upsample, resize_area
 from .propagate import propagate_ab
 
-__all__ = ["ExemplarResult", "exemplar_colorize", "DEFAULT_RESOLUTION"]
+__all__ = ["DEFAULT_RESOLUTION", "ExemplarResult", "ExemplarSettings", "FrameMemory", "ReferenceBank", "check_exemplar_inputs",
+           "colorize_frame", "exemplar_colorize", "prepare_references", "reference_list"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def _matching_size(h: int, w: int, resolution: int) -> tuple[int, int]:
     return max(MIN_SIDE, round(h * s)), max(MIN_SIDE, round(w * s))
 
 
-def _reference_list(references: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:
+def reference_list(references: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """Flatten ``[K, 3, h, w]``, ``[3, h, w]`` or a list of either (e.g. one ``[1, 3, h, w]``
     per file, as the CLI reads them) into a list of ``[3, h, w]`` images."""
     items = [references] if isinstance(references, torch.Tensor) else list(references)
@@ -86,26 +87,20 @@ def _reference_list(references: torch.Tensor | Sequence[torch.Tensor]) -> list[t
     return out
 
 
-def _check_inputs(target: torch.Tensor, references: Sequence[torch.Tensor]) -> None:
-    check_tensor(target, "image", ndim=4)
-    if target.shape[1] not in (1, 3):
-        raise input_error("image", "[B, 3, H, W] RGB or [B, 1, H, W] gray in [0, 1]", f"{target.shape[1]} channels",
-                          "Drop the alpha channel (or pass RGB).")
+def check_exemplar_inputs(target: torch.Tensor, references: Sequence[torch.Tensor]) -> None:
+    check_image(target, "image", channels=(1, 3), fix="Pass [B, 3, H, W] RGB or [B, 1, H, W] gray in [0, 1].")
     if min(target.shape[-2:]) < MIN_SIDE:
         raise input_error("image", f"an image at least {MIN_SIDE}x{MIN_SIDE} pixels", f"{tuple(target.shape[-2:])}",
                           "Colorization needs some structure to match; upscale tiny images first.")
-    check_finite(target, "image")
     if len(references) == 0:
         raise input_error("reference", "at least one colour reference image", "an empty batch",
                           "Connect a colour photo of a similar scene.")
     for i, r in enumerate(references):
         check_tensor(r, f"reference[{i}]", ndim=3)
-        if r.shape[0] != 3:
-            raise input_error(f"reference[{i}]", "a colour image with 3 channels (RGB)", f"{r.shape[0]} channels",
-                              "References must be colour photos; drop the alpha channel.")
+        check_image(r[None], f"reference[{i}]", channels=3,
+                    fix="References must be colour photos in [0, 1]; drop the alpha channel.")
         if min(r.shape[-2:]) < MIN_SIDE:
             raise input_error(f"reference[{i}]", f"at least {MIN_SIDE}x{MIN_SIDE} pixels", f"{tuple(r.shape[-2:])}")
-        check_finite(r, f"reference[{i}]")
 
 
 def _reference_keys(encoder, references: Sequence[torch.Tensor], resolution: int, layers, grid_stride) -> _Keys:
@@ -151,6 +146,96 @@ def _finish(l_full: torch.Tensor, ab_small: torch.Tensor, conf_small: torch.Tens
     return rgb, conf.clamp(0, 1), ab_full
 
 
+@dataclass
+class ExemplarSettings:
+    """The knobs of exemplar colorization (defaults = the node's defaults)."""
+
+    strength: float = 1.0
+    temperature: float = DEFAULT_TEMPERATURE
+    resolution: int = DEFAULT_RESOLUTION
+    temporal_weight: float = 0.0
+    layers: Sequence[str] | None = None
+
+    def check(self) -> None:
+        check_range(self.strength, 0.0, 2.0, "strength", "0 = gray, 1 = colours as matched.")
+        check_range(self.temporal_weight, 0.0, 1.0, "temporal_weight")
+        check_range(self.resolution, 64, 4096, "resolution",
+                    "256-768 is typical; the output keeps the input size anyway.")
+
+
+@dataclass
+class ReferenceBank:
+    """References encoded once: key features + chroma on the matching grid, for every frame."""
+
+    keys: _Keys
+    stride: int
+    count: int
+
+
+@dataclass
+class FrameMemory:
+    """What a frame leaves for the next one (temporal mode): its features and the chroma it got."""
+
+    feats: torch.Tensor  # [M, C]
+    ab: torch.Tensor  # [M, 2]
+
+
+def _as_rgb(x: torch.Tensor) -> torch.Tensor:
+    x = x.float()
+    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+
+
+def prepare_references(encoder, references: torch.Tensor | Sequence[torch.Tensor], frame_size: tuple[int, int],
+                       settings: ExemplarSettings) -> ReferenceBank:
+    """Encode the references once for frames of ``frame_size = (H, W)``."""
+    refs = reference_list(references)
+    if len(refs) == 0:
+        raise input_error("reference", "at least one colour reference image", "an empty batch",
+                          "Connect a colour photo of a similar scene.")
+    small = _matching_size(*frame_size, settings.resolution)
+    # One grid stride for target and references; an encoder whose config lacks strides is probed once.
+    stride = match_stride(encoder, settings.layers) or dense_features(
+        encoder, torch.full((1, 1, *small), 50.0), layers=settings.layers).stride
+    keys = _reference_keys(encoder, refs, settings.resolution, settings.layers, stride)
+    return ReferenceBank(keys, stride, len(refs))
+
+
+@torch.no_grad()
+def colorize_frame(frame: torch.Tensor, bank: ReferenceBank, encoder, settings: ExemplarSettings,
+                   memory: FrameMemory | None = None,
+                   interrupt: Callable[[], None] | None = None,
+                   stage: Callable[[float, str], None] | None = None) -> tuple[ExemplarResult, FrameMemory | None]:
+    """Colorize one frame ``[1, C, H, W]`` from ``bank``; ``memory`` is the previous frame's (or None).
+
+    Returns the result and the memory this frame leaves for the next one (``None`` when
+    ``settings.temporal_weight`` is 0). Inputs are checked by the public entry points.
+    """
+    small = _matching_size(*frame.shape[-2:], settings.resolution)
+    l_full = rgb_to_l(_as_rgb(frame).clamp(0, 1))
+    l_small = resize_area(l_full, small)
+    step = stage or (lambda fraction, name: None)
+    step(0.05, "encoding")
+    query = dense_features(encoder, l_small, layers=settings.layers, grid_stride=bank.stride)
+    step(0.25, "matching")
+    k = bank.keys
+    if memory is not None and settings.temporal_weight > 0:
+        n_ref = k.feats.shape[0]
+        bias = torch.cat([torch.zeros(n_ref), torch.full((memory.feats.shape[0],), math.log(settings.temporal_weight))])
+        k = _Keys(torch.cat([k.feats, memory.feats]), torch.cat([k.ab, memory.ab]), bias)
+    ab_grid, conf_grid = _match(query, k, settings.temperature, interrupt)
+    ab_px = grid_to_pixels(ab_grid, query.stride, small)
+    conf_px = grid_to_pixels(conf_grid, query.stride, small).clamp(0, 1)
+    ab_small = propagate_ab(l_small, ab_px, conf_px + CONFIDENCE_FLOOR, smoothness=FILL_SMOOTHNESS,
+                            interrupt=interrupt, progress=iteration_ticker(stage, 0.5, 0.8, "filling"))
+    step(0.8, "upsampling")
+    rgb, conf, ab = _finish(l_full, ab_small, conf_px, l_small, settings.strength, interrupt)
+    new_memory = None
+    if settings.temporal_weight > 0:
+        cell_ab = pool_to_grid(ab_small, query.stride, tuple(query.feats.shape[-2:]))
+        new_memory = FrameMemory(query.feats[0].flatten(1).T, cell_ab[0].flatten(1).T)
+    return ExemplarResult(rgb, conf, ab), new_memory
+
+
 @torch.no_grad()
 def exemplar_colorize(
     target: torch.Tensor,
@@ -181,59 +266,34 @@ def exemplar_colorize(
             reference for frame ``t`` with this weight (0.3-1 for film).
         layers: encoder layers to fuse (default: deepest at stride 8 and 16).
         progress: called with 1 after each frame.
-        stage: optional ``stage(fraction, name)`` within a frame (``utils.progress``).
         interrupt: called between steps; raise from it to cancel.
+        stage: optional ``stage(fraction, name)`` within a frame (``utils.progress``).
 
     Returns:
         :class:`ExemplarResult` with ``rgb`` of the target's size whose LAB L equals the
         target's L, and the per-pixel ``confidence``.
     """
-    refs = _reference_list(references)
-    _check_inputs(target, refs)
-    check_range(strength, 0.0, 2.0, "strength", "0 = gray, 1 = colours as matched.")
-    check_range(temporal_weight, 0.0, 1.0, "temporal_weight")
-    check_range(resolution, 64, 4096, "resolution", "256-768 is typical; the output keeps the input size anyway.")
-    x = target.float()
-    if x.shape[1] == 1:
-        x = x.expand(-1, 3, -1, -1)
-    B, _, H, W = x.shape
+    refs = reference_list(references)
+    check_exemplar_inputs(target, refs)
+    check_encoder(encoder)
+    settings = ExemplarSettings(strength, temperature, resolution, temporal_weight, layers)
+    settings.check()
+    B, _, H, W = target.shape
+    if stage is not None:
+        stage(0.0, "encoding references")
+    bank = prepare_references(encoder, refs, (H, W), settings)
     small = _matching_size(H, W, resolution)
-    # One grid stride for target and references; an encoder whose config lacks strides is probed once.
-    stride = match_stride(encoder, layers) or dense_features(encoder, torch.full((1, 1, *small), 50.0),
-                                                             layers=layers).stride
-    step = stage or (lambda fraction, name: None)
-    step(0.0, "encoding references")
-    keys = _reference_keys(encoder, refs, resolution, layers, stride)
     logger.info("Exemplar colorize: %d frame(s) %dx%d, %d reference(s), %d key cells, matching at %dx%d",
-                B, W, H, len(refs), keys.feats.shape[0], small[1], small[0])
+                B, W, H, len(refs), bank.keys.feats.shape[0], small[1], small[0])
     outs, confs, abs_ = [], [], []
-    prev: _Keys | None = None
+    memory: FrameMemory | None = None
     for b in range(B):
         if interrupt is not None:
             interrupt()
-        l_full = rgb_to_l(x[b:b + 1].clamp(0, 1))
-        l_small = resize_area(l_full, small)
-        step(0.05, "encoding")
-        query = dense_features(encoder, l_small, layers=layers, grid_stride=stride)
-        step(0.25, "matching")
-        k = keys
-        if prev is not None:
-            n_ref = keys.feats.shape[0]
-            bias = torch.cat([torch.zeros(n_ref), torch.full((prev.feats.shape[0],), math.log(temporal_weight))])
-            k = _Keys(torch.cat([keys.feats, prev.feats]), torch.cat([keys.ab, prev.ab]), bias)
-        ab_grid, conf_grid = _match(query, k, temperature, interrupt)
-        ab_px = grid_to_pixels(ab_grid, query.stride, small)
-        conf_px = grid_to_pixels(conf_grid, query.stride, small).clamp(0, 1)
-        ab_small = propagate_ab(l_small, ab_px, conf_px + CONFIDENCE_FLOOR, smoothness=FILL_SMOOTHNESS,
-                                interrupt=interrupt, progress=iteration_ticker(stage, 0.5, 0.8, "filling"))
-        step(0.8, "upsampling")
-        rgb, conf, ab = _finish(l_full, ab_small, conf_px, l_small, strength, interrupt)
-        outs.append(rgb)
-        confs.append(conf)
-        abs_.append(ab)
-        if temporal_weight > 0:
-            cell_ab = pool_to_grid(ab_small, query.stride, tuple(query.feats.shape[-2:]))
-            prev = _Keys(query.feats[0].flatten(1).T, cell_ab[0].flatten(1).T, None)
+        r, memory = colorize_frame(target[b:b + 1], bank, encoder, settings, memory, interrupt, stage)
+        outs.append(r.rgb)
+        confs.append(r.confidence)
+        abs_.append(r.ab)
         if progress is not None:
             progress(1)
     return ExemplarResult(torch.cat(outs), torch.cat(confs), torch.cat(abs_))

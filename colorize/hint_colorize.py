@@ -43,7 +43,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..utils.checks import check_finite, check_range, check_tensor, input_error
+from ..utils.checks import check_encoder, check_image, check_range, input_error
 from ..utils.color import clamp_ab_to_gamut, lab_to_rgb, merge_l_ab, rgb_to_l, rgb_to_lab
 from ..utils.progress import iteration_ticker
 from .correspond import dense_features, grid_to_pixels
@@ -285,11 +285,9 @@ def hint_colorize(
         ``[B, 3, H, W]`` sRGB in ``[0, 1]`` on ``target``'s device whose L equals the target's;
         hint pixels carry their hint's ab (up to the sRGB gamut at the target's L).
     """
-    check_tensor(target, "image", ndim=4)
-    if target.shape[1] not in (1, 3):
-        raise input_error("image", "[B, 3, H, W] RGB or [B, 1, H, W] gray", f"{target.shape[1]} channels")
-    check_finite(target, "image")
-    check_range(target, 0.0, 1.0, "image", "Pass an sRGB image with values in [0, 1].")
+    check_image(target, "image", channels=(1, 3), fix="Pass [B, 3, H, W] RGB or [B, 1, H, W] gray in [0, 1].")
+    if encoder is not None:
+        check_encoder(encoder)
     if not isinstance(hints, Hints):
         raise input_error("hints", "a Hints object (hints_from_image_mask / hints_from_json)", type(hints).__name__)
     B, _, H, W = target.shape
@@ -309,7 +307,7 @@ def hint_colorize(
     hints = hints.to(device, torch.float32)
     base_ab = base_conf = None
     if base_rgb is not None:
-        check_tensor(base_rgb, "exemplar result", ndim=4, channels=3)
+        check_image(base_rgb, "exemplar", channels=3)
         if tuple(base_rgb.shape[-2:]) != (H, W) or base_rgb.shape[0] not in (1, B):
             raise input_error("exemplar result", f"a batch of 1 or {B} images of the target's size {W}x{H}",
                               f"{tuple(base_rgb.shape)}", "Colorize this same image first.")
@@ -317,7 +315,7 @@ def hint_colorize(
         if base_confidence is None:
             base_conf = torch.ones(1, 1, H, W, device=device)
         else:
-            check_tensor(base_confidence, "exemplar confidence", ndim=4, channels=1)
+            check_image(base_confidence, "exemplar_confidence", channels=1)
             if tuple(base_confidence.shape[-2:]) != (H, W) or base_confidence.shape[0] not in (1, B):
                 raise input_error("exemplar confidence", f"a batch of 1 or {B} masks of the target's size {W}x{H}",
                                   f"{tuple(base_confidence.shape)}")

@@ -14,7 +14,6 @@ Only the hints' chroma (LAB ``ab``) is used; the image being colorized keeps its
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -23,8 +22,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..utils.checks import (SemRestoreTypeError, check_batch_compatible, check_range, check_same_spatial,
-                            check_tensor, check_type, input_error)
+from ..utils.checks import (SemRestoreTypeError, check_batch_compatible, check_image, check_range, check_same_spatial,
+                            check_seed, check_tensor, check_type, input_error, parse_json)
 from ..utils.color import lab_to_rgb, rgb_to_lab
 
 logger = logging.getLogger(__name__)
@@ -240,14 +239,9 @@ def hints_from_points(points: Any, height: int, width: int) -> Hints:
 def hints_from_json(text: str, height: int, width: int) -> Hints:
     """:func:`hints_from_points` from a JSON string (an empty or blank string gives empty hints)."""
     check_type(text, str, "points")
-    if not text.strip():
+    if not text.strip().lstrip("\ufeff"):
         return Hints.empty(height, width)
-    try:
-        points = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise input_error("points", f"JSON like {_POINT_FORMAT}",
-                          f"invalid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
-    return hints_from_points(points, height, width)
+    return hints_from_points(parse_json(text, "points", f"JSON like {_POINT_FORMAT}"), height, width)
 
 
 @torch.no_grad()
@@ -269,8 +263,8 @@ def sample_hints(rgb: torch.Tensor, count: int, seed: int, cell: int = 2) -> tup
         ``(hint_rgb [B, 3, H, W], mask [B, 1, H, W])``: hint cells in their mean color, the rest
         gray (the image's own L); mask 1 at hint pixels. Feed both to :func:`hints_from_image_mask`.
     """
-    check_tensor(rgb, "image", ndim=4, channels=3)
-    check_range(rgb, 0.0, 1.0, "image")
+    check_image(rgb, "image", channels=3)
+    seed = check_seed(seed)
     if isinstance(cell, bool) or not isinstance(cell, int) or cell < 1:
         raise input_error("cell", "a positive whole number of pixels", repr(cell))
     b, _, h, w = rgb.shape
@@ -279,7 +273,10 @@ def sample_hints(rgb: torch.Tensor, count: int, seed: int, cell: int = 2) -> tup
         raise input_error("count", f"a whole number in [0, {hc * wc}] ({hc * wc} cells of {cell}x{cell} fit)",
                           repr(count), "Ask for fewer hints or pass a larger image.")
     lab = rgb_to_lab(rgb)
-    gen = torch.Generator().manual_seed(int(seed))
+    gray = torch.cat([lab[:, :1], torch.zeros_like(lab[:, 1:])], 1)
+    if count == 0:  # no cells to draw (also for images smaller than one cell)
+        return lab_to_rgb(gray).clamp(0, 1), torch.zeros_like(lab[:, :1])
+    gen = torch.Generator().manual_seed(seed)
     cells = torch.zeros(b, 1, hc * wc)
     for i in range(b):
         cells[i, 0, torch.randperm(hc * wc, generator=gen)[:count]] = 1.0
@@ -287,6 +284,5 @@ def sample_hints(rgb: torch.Tensor, count: int, seed: int, cell: int = 2) -> tup
     mask = F.pad(cells.repeat_interleave(cell, -2).repeat_interleave(cell, -1), (0, w - wc * cell, 0, h - hc * cell))
     mean = F.avg_pool2d(lab[..., : hc * cell, : wc * cell], cell)
     mean = F.pad(mean.repeat_interleave(cell, -2).repeat_interleave(cell, -1), (0, w - wc * cell, 0, h - hc * cell))
-    gray = torch.cat([lab[:, :1], torch.zeros_like(lab[:, 1:])], 1)
     hint_rgb = lab_to_rgb(torch.where(mask > 0, mean, gray)).clamp(0, 1)
     return hint_rgb, mask

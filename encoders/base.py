@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..utils.checks import check_finite, check_tensor, input_error
+from ..utils.checks import check_features, check_finite, check_tensor, input_error
 from .config import VGG_CHANNELS, VGG_LAYERS, VGG_STRIDES, EncoderConfig
 from .projection import layer_seed, orthogonal_map, project_channels, resample_to_stride
 
@@ -63,7 +63,7 @@ class Encoder(nn.Module):
     def dtype(self) -> torch.dtype:
         return next(self.parameters()).dtype
 
-    def prepare(self, x: torch.Tensor, name: str = "x") -> torch.Tensor:
+    def prepare(self, x: torch.Tensor, name: str = "image") -> torch.Tensor:
         """Check, replicate gray to RGB, normalise, pad to the patch multiple; model dtype/device."""
         check_tensor(x, name, ndim=4)
         if x.shape[1] not in (1, 3):
@@ -110,6 +110,7 @@ class Encoder(nn.Module):
         for n in names:
             s = self.config.strides[n]
             out[n] = maps[n][..., : math.ceil(h / s), : math.ceil(w / s)]
+            check_features(out[n], self.config.name)
         return out if not (layers is None or isinstance(layers, str)) else out[names[0]]
 
     def _vgg_source(self, vgg_layer: str) -> str:
@@ -166,4 +167,6 @@ class Encoder(nn.Module):
     @torch.no_grad()
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """L2-normalised global embedding ``[B, config.embed_dim]``."""
-        return F.normalize(self._embed(self.prepare(x)).float(), dim=-1)
+        e = self._embed(self.prepare(x)).float()
+        check_features(e, self.config.name)
+        return F.normalize(e, dim=-1)

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ..utils.checks import input_error
+from ..utils.checks import check_device, check_type, input_error
 from .config import EncoderConfig
 
 logger = logging.getLogger(__name__)
@@ -87,6 +87,8 @@ def create_encoder(
         SemRestoreInputError: unknown name (with close matches).
         ModelFileNotFoundError: no weight file found; the message names folders, files, source.
     """
+    check_type(name, str, "encoder", "Give an encoder name from list_encoders(), e.g. 'efficientnet_lite0'.")
+    device = check_device(device)
     if name.startswith(TIMM_PREFIX):
         from .timm_any import create_timm_encoder
 
@@ -94,7 +96,6 @@ def create_encoder(
     else:
         config = get_config(name)
         enc = _FACTORIES[name](config, weights=weights, pretrained=pretrained, search_dirs=search_dirs)
-    enc = enc.to(device=torch.device(device) if device is not None else torch.device("cpu"),
-                 dtype=_resolve_dtype(dtype))
+    enc = enc.to(device=device, dtype=_resolve_dtype(dtype))
     enc.eval().requires_grad_(False)
     return enc

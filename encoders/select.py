@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from ..utils.checks import check_range, check_tensor, input_error
+from ..utils.checks import check_encoder, check_image, check_range, input_error
 from ..utils.color import gray_rgb
 
 __all__ = ["ReferenceRanking", "fit_to", "select_references"]
@@ -42,8 +42,8 @@ def _as_images(candidates: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.
     groups = [candidates] if isinstance(candidates, torch.Tensor) else list(candidates)
     images = []
     for k, g in enumerate(groups):
-        check_tensor(g, "candidates" if isinstance(candidates, torch.Tensor) else f"candidate_{k + 1}",
-                     ndim=4, channels=3)
+        check_image(g, "candidates" if isinstance(candidates, torch.Tensor) else f"candidate_{k + 1}", channels=3,
+                    fix="Connect colour photos.")
         images.extend(g.unbind(0))
     return images
 
@@ -85,7 +85,8 @@ def select_references(target: torch.Tensor, candidates: torch.Tensor | Sequence[
         A :class:`ReferenceRanking`; ``references`` is ``[top_k, 3, h, w]`` at the best candidate's
         own size; the others are centre-cropped to its aspect ratio and resized (never squashed).
     """
-    check_tensor(target, "image", ndim=4, channels=3)
+    check_image(target, "image", channels=3)
+    check_encoder(encoder)
     images = _as_images(candidates)
     if not images:
         raise input_error("candidates", "at least one colour photo", "none",

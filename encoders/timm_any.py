@@ -19,7 +19,7 @@ def create_timm_encoder(model_name: str, weights: str | None = None, pretrained:
         import difflib
 
         close = difflib.get_close_matches(model_name, timm.list_models(), n=3)
-        raise input_error("encoder", "'timm:<a timm model name>'", repr(model_name), f"Close names: {close}.")
+        raise input_error("encoder", "'timm:<a timm model name>'", repr(model_name), f"Did you mean {', '.join(map(repr, close))}?" if close else "See timm.list_models() for valid names.")
     if pretrained and not weights:
         raise input_error("weights", f"a local weight file for timm:{model_name}", "none",
                           "Pass weights=<file> (safetensors or .pth); timm models are never downloaded here.")

@@ -53,6 +53,7 @@ def test_beats_global_transfer_on_real_pair(enc, cat_pair):
 def test_random_encoder_is_worse(enc, cat_pair):
     """The quality comes from the real features: random weights match far worse."""
     gt, ref = cat_pair
+    torch.manual_seed(0)  # seeded: unseeded random weights made the margin vary 1.0-3.6 dB between runs
     rnd = create_encoder("efficientnet_lite0", pretrained=False)
     assert psnr_rgb(exemplar_colorize(gt, ref, enc).rgb, gt) > psnr_rgb(exemplar_colorize(gt, ref, rnd).rgb, gt) + 1
 

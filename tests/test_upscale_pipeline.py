@@ -268,6 +268,7 @@ def test_out_of_memory_halves_tiles(chelsea):
     bridge = FakeBridge(oom_above=512)
     res = run(img, bridge=bridge, upscale_by=2.0, tile_size=1024, tile_overlap=64)
     assert res.tile_size == 512
+    assert "of 512x400 px, overlap >= 32 px" in res.report  # the overlap is halved with the tile (64 -> 32)
     assert all(c["shape"][-1] * 8 <= 512 for c in bridge.calls)
     assert float((res.image - preupscale(img, 2.0)).abs().max()) <= 1 / 255
     with pytest.raises(FakeOOM):  # never below 256 px

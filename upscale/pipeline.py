@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import torch
 import torch.nn.functional as F
 
-from ..utils.checks import check_choice, check_range, check_tensor, check_type, input_error
+from ..utils.checks import check_choice, check_image, check_range, check_type, input_error
 from .anchor import make_anchor_function
 from .tile_color import match_low_frequencies
 from .conditioning import conditioning_batch, crop_conditioning, tile_fraction_box
@@ -130,6 +130,15 @@ def tile_seed(seed: int, index: int) -> int:
     return (seed ^ (index * _SEED_MIX)) & _U64
 
 
+def _check_tile_finite(x: torch.Tensor, index: int, name: str, what: str) -> None:
+    """NaN from the model or VAE is found at the tile that made it, not as a black output image."""
+    if isinstance(x, torch.Tensor) and not bool(torch.isfinite(x).all()):
+        raise input_error(name, f"finite values for tile {index}", f"{int((~torch.isfinite(x)).sum())} NaN or infinite "
+                          f"values {what}",
+                          "An fp16 VAE or model can overflow: run the VAE in fp32 (ComfyUI --fp32-vae, or an "
+                          "fp16-fixed VAE) and check the model file.")
+
+
 def _progress_total(n_tiles: int, s: UpscaleSettings) -> int:
     anchored = s.guidance != "drift_guard" and s.dino_strength > 0
     return n_tiles * s.steps * (2 if anchored else 1)
@@ -186,9 +195,11 @@ def upscale_tiles(
 
             out_latent = bridge.sample(m, latent, seed, s.steps, s.cfg, s.sampler_name, s.scheduler, pos, neg,
                                        s.denoise, step)
+            _check_tile_finite(out_latent, tile.index, "model", "the sampler returned")
             if progress is not None and done[0] < s.steps:
                 progress(s.steps - done[0])  # samplers that take fewer callbacks (denoise 0, adaptive)
             out = bridge.vae_decode(vae, out_latent, s.tiled_vae).to(src)
+            _check_tile_finite(out, tile.index, "vae", "the VAE decoded")
             if tuple(out.shape[-2:]) != size:
                 raise input_error("vae", f"a decoded tile of {size[1]}x{size[0]}", f"{out.shape[-1]}x{out.shape[-2]}",
                                   "The VAE's latent factor does not match its decode size; use the model's own VAE.")
@@ -286,9 +297,7 @@ def dino_upscale(
         :class:`UpscaleResult`. On out-of-memory the tile size is halved (not below 256 px) and
         the whole image is redone, so the result stays deterministic for the final tile size.
     """
-    check_tensor(image, "image", ndim=4, channels=3)
-    if image.shape[0] == 0:
-        raise input_error("image", "a batch of at least one image", "an empty batch")
+    check_image(image, "image", channels=3)
     if vae is None:
         raise input_error("vae", "a VAE", "None", "Connect the VAE of your checkpoint (Load Checkpoint's VAE output).")
     if model is None:

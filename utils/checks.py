@@ -8,6 +8,7 @@ Every check raises a subclass of :class:`ValueError` or :class:`TypeError`, neve
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -27,6 +28,13 @@ __all__ = [
     "check_batch_compatible",
     "check_same_spatial",
     "check_choice",
+    "check_image",
+    "check_seed",
+    "check_device",
+    "parse_json",
+    "MAX_JSON_DEPTH",
+    "check_encoder",
+    "check_features",
 ]
 
 
@@ -92,12 +100,13 @@ def check_tensor(
             )
 
 
-def check_finite(x: torch.Tensor, name: str) -> None:
+def check_finite(x: torch.Tensor, name: str, fix: str | None = None) -> None:
+    """Check that ``x`` holds no NaN or infinity; ``fix`` says where they likely came from."""
     if not bool(torch.isfinite(x).all()):
         bad = int((~torch.isfinite(x)).sum())
         raise input_error(
             name, "only finite values", f"{bad} NaN or infinite values in {describe(x)}",
-            "Check the node that produced it (a VAE decode in fp16 can overflow).",
+            fix or f"Check the node or file that produced {name}.",
         )
 
 
@@ -153,3 +162,130 @@ def check_choice(value: Any, choices: Iterable[Any], name: str) -> None:
     options = list(choices)
     if value not in options:
         raise input_error(name, f"one of {', '.join(map(repr, options))}", repr(value))
+
+
+# Values a little outside [0, 1] (resampling overshoot of an upstream node) are accepted and
+# clamped later; anything further out is a wrong scale, not rounding.
+IMAGE_TOLERANCE = 0.01
+
+
+def check_image(
+    x: Any,
+    name: str,
+    channels: int | Sequence[int] = (1, 3),
+    fix: str | None = None,
+) -> None:
+    """The one check of an image tensor at a public entry point.
+
+    ``x`` must be a floating ``[B, C, H, W]`` tensor with ``B >= 1``, ``H, W >= 1``, ``C`` in
+    ``channels``, only finite values, all in ``[0, 1]`` (within :data:`IMAGE_TOLERANCE`). A
+    tensor on a 0..255 scale is named as such instead of being clamped to white.
+    """
+    check_tensor(x, name, ndim=4, channels=channels, fix=fix)
+    if x.shape[0] == 0:
+        raise input_error(name, "a batch of at least one image", f"an empty batch ({describe(x)})",
+                          fix or f"Connect at least one {name}.")
+    if x.shape[-1] == 0 or x.shape[-2] == 0:
+        raise input_error(name, "an image of at least 1x1 pixels", f"{x.shape[-1]}x{x.shape[-2]}", fix)
+    check_finite(x, name)
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -IMAGE_TOLERANCE or hi > 1 + IMAGE_TOLERANCE:
+        if lo >= -IMAGE_TOLERANCE and hi <= 255 + IMAGE_TOLERANCE:
+            raise input_error(name, "values in [0, 1]", f"values up to {hi:.4g} (a 0..255 scale?)",
+                              f"Divide {name} by 255 before passing it.")
+        raise input_error(name, "values in [0, 1]", f"values in [{lo:.4g}, {hi:.4g}]",
+                          fix or f"Pass {name} as sRGB with values in [0, 1].")
+
+
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """A seed for ``torch.Generator.manual_seed``: a whole number in ``[0, 2**64 - 1]``."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise SemRestoreTypeError(_message(name, "a whole number", describe(seed), None))
+    if not 0 <= seed < 2**64:
+        raise input_error(name, "a whole number in [0, 2**64 - 1]", str(seed) if seed.bit_length() < 80 else
+                          f"a number of {seed.bit_length()} bits", "Use a smaller seed (e.g. seed % 2**32).")
+    return seed
+
+
+def check_device(device: Any, name: str = "device") -> torch.device:
+    """A ``torch.device`` that exists on this machine (CUDA/MPS only when available)."""
+    if device is None:
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise input_error(name, "'cpu', 'cuda', 'cuda:N' or a torch.device", repr(device)[:60],
+                          f"({str(exc).splitlines()[0][:80]})") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise input_error(name, "a CUDA GPU for 'cuda'", "none on this machine (torch.cuda.is_available() is False)",
+                              "Use 'cpu', or install a CUDA build of PyTorch.")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise input_error(name, f"a GPU index below {torch.cuda.device_count()}", str(dev))
+    elif dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise input_error(name, "an Apple GPU for 'mps'", "none on this machine", "Use 'cpu'.")
+    return dev
+
+
+MAX_JSON_DEPTH = 32  # hints are a list of flat objects; anything deeper is not a hint file
+
+
+def _json_depth(text: str) -> int:
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def parse_json(text: str, name: str, expected: str) -> Any:
+    """Parse JSON text (a UTF-8 BOM is dropped); errors name ``name`` and the position.
+
+    Nesting deeper than :data:`MAX_JSON_DEPTH` is refused before parsing, so a hostile file
+    cannot reach Python's recursion limit.
+    """
+    check_type(text, str, name)
+    text = text.lstrip("\ufeff")
+    if _json_depth(text) > MAX_JSON_DEPTH:
+        raise input_error(name, f"{expected} (at most {MAX_JSON_DEPTH} levels of nesting)",
+                          f"brackets nested deeper than {MAX_JSON_DEPTH} levels", "Check that this is the right file.")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise input_error(name, expected,
+                          f"invalid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:  # belt and braces: a depth the scan above missed
+        raise input_error(name, expected, "JSON nested too deeply to read") from None
+
+
+def check_encoder(encoder: Any, name: str = "encoder") -> None:
+    """An encoder object (``dense``/``embed`` methods, e.g. from ``create_encoder``), not None."""
+    if encoder is None:
+        raise input_error(name, "an encoder", "None",
+                          "Pass create_encoder('efficientnet_lite0') (the offline default) or connect Load Encoder.")
+    if not callable(getattr(encoder, "dense", None)):
+        raise SemRestoreTypeError(_message(name, "an encoder with a dense() method (from create_encoder)",
+                                           describe(encoder), None))
+
+
+def check_features(x: torch.Tensor, encoder_name: str) -> None:
+    """Encoder output must be finite; NaN here means the encoder, not the image (checked before)."""
+    if not bool(torch.isfinite(x).all()):
+        raise input_error(
+            "encoder", "finite features", f"{int((~torch.isfinite(x)).sum())} NaN or infinite values from "
+            f"{encoder_name}",
+            "Its weights hold NaN or overflow in this precision: re-download the weight file, or load it in fp32.",
+        )

@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from .checks import check_tensor, input_error
+from .checks import check_image, check_tensor, input_error
 from .color import rgb_to_lab
 
 __all__ = ["psnr", "psnr_rgb", "psnr_ab", "delta_e2000", "delta_e2000_map", "colorfulness", "flicker", "AB_RANGE", "color_metrics", "format_metrics"]
@@ -126,7 +126,14 @@ def flicker(frames: torch.Tensor) -> float:
 
 
 def color_metrics(image: torch.Tensor, ground_truth: torch.Tensor | None = None) -> dict[str, float]:
-    """All metrics of ``image`` ``[B,3,H,W]``; the paired ones are NaN without ``ground_truth``."""
+    """All metrics of ``image`` ``[B,3,H,W]``; the paired ones are NaN without ``ground_truth``.
+
+    Both inputs are checked first (non-empty, finite, in ``[0, 1]``), so a NaN in the result
+    always means "no ground truth", never a bad input.
+    """
+    check_image(image, "image", channels=3)
+    if ground_truth is not None:
+        check_image(ground_truth, "ground_truth", channels=3)
     out = {"colorfulness": colorfulness(image), "flicker": flicker(image)}
     if ground_truth is None:
         out.update(psnr_rgb=math.nan, psnr_ab=math.nan, delta_e2000=math.nan)
@@ -141,13 +148,25 @@ def color_metrics(image: torch.Tensor, ground_truth: torch.Tensor | None = None)
     return out
 
 
-def format_metrics(m: dict[str, float]) -> str:
-    """Human-readable report of :func:`color_metrics`; NaN entries read "n/a (no ground truth)"."""
-    lines = [
-        f"PSNR (RGB): {m['psnr_rgb']:.2f} dB",
-        f"PSNR (ab): {m['psnr_ab']:.2f} dB",
-        f"CIEDE2000: {m['delta_e2000']:.2f}",
+def format_metrics(m: dict[str, float], has_ground_truth: bool | None = None) -> str:
+    """Human-readable report of :func:`color_metrics`.
+
+    The paired metrics read "n/a (no ground truth)" only when there is none (``has_ground_truth``;
+    default: inferred from ``psnr_rgb`` being NaN); identical images read "inf dB".
+    """
+    if has_ground_truth is None:
+        has_ground_truth = not math.isnan(m["psnr_rgb"])
+
+    def paired(key: str, unit: str) -> str:
+        if not has_ground_truth:
+            return "n/a (no ground truth)"
+        v = m[key]
+        return "n/a" if math.isnan(v) else f"{v:.2f}{unit}"
+
+    return "\n".join([
+        f"PSNR (RGB): {paired('psnr_rgb', ' dB')}",
+        f"PSNR (ab): {paired('psnr_ab', ' dB')}",
+        f"CIEDE2000: {paired('delta_e2000', '')}",
         f"colorfulness: {m['colorfulness']:.1f}",
         f"flicker (mean |Δab| between frames): {m['flicker']:.3f}",
-    ]
-    return "\n".join(line.replace("nan dB", "n/a (no ground truth)").replace("nan", "n/a (no ground truth)") for line in lines)
+    ])

@@ -1,0 +1,176 @@
+"""Films through the CLI (issue 11): peak memory vs film length, frames/s, audio kept byte for byte.
+
+* **Memory**: ``python -m semantic_restore colorize film.mp4 -o out.mp4`` runs in a subprocess on a
+  100-frame and a 1,000-frame 640x360 pan over a real photo (with an AAC track); its peak RSS is
+  read with ``os.wait4``. Baseline: what the pack could do before (the ComfyUI node's way): all
+  frames decoded into one batch and colorized by ``exemplar_colorize`` in memory, at 100 and 200
+  frames (1,000 frames would need ~8 GB on this shared machine).
+* **Speed**: frames/s of ``colorize_file`` at 640x360 and 1280x720 (encoder already loaded,
+  default matching resolution), and the same frames through ``exemplar_colorize`` alone (the
+  colorization without any video I/O) as the baseline.
+* **Audio**: the output's audio packets equal the source's, byte for byte.
+
+Usage: ``python -m semantic_restore bench film_cli [--frames 100 1000] [--resolution 64]
+[--speed-frames 10] [--skip-memory] [--skip-speed]``. ``--resolution`` is the matching resolution of
+the memory runs (the core's minimum, 64, by default, so that 1,000 frames finish in minutes on a
+2-core CPU; full-resolution frames are still decoded, colorized, upsampled and encoded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ._videos import write_test_video
+
+SIZE = (640, 360)
+
+
+def _reference(folder: Path) -> Path:
+    from PIL import Image
+    from skimage import data
+
+    path = folder / "reference.png"
+    if not path.exists():
+        Image.fromarray(data.coffee()).save(path)
+    return path
+
+
+def _film(folder: Path, frames: int, width: int, height: int) -> Path:
+    path = folder / f"pan_{width}x{height}_{frames}.mp4"
+    if not path.exists():
+        write_test_video(path, width=width, height=height, frames=frames, audio=True, step=0.25)
+    return path
+
+
+def _peak_rss_mb(cmd: list[str]) -> tuple[float, float]:
+    """Run ``cmd``; return (peak RSS in MB, wall seconds). Raises if it fails."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    err = proc.stderr.read().decode()
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({code}): {err.strip()[-800:]}")
+    return usage.ru_maxrss / 1024, seconds
+
+
+def _baseline_child(film: str, reference: str, resolution: int) -> None:
+    """The pack before this issue: every frame in one batch, colorized in memory."""
+    import torch
+
+    from ..cli.io import read_image
+    from ..colorize import exemplar_colorize
+    from ..encoders import DEFAULT_ENCODER, create_encoder
+    from ..media.video_io import probe, read_frames
+
+    info = probe(film)
+    batch = torch.cat([f.image for f in read_frames(info)])
+    encoder = create_encoder(DEFAULT_ENCODER)
+    result = exemplar_colorize(batch, [read_image(reference)], encoder, resolution=resolution, temporal_weight=0.5)
+    print(json.dumps({"frames": int(result.rgb.shape[0])}))
+
+
+def _audio_packets(path: Path) -> list[bytes]:
+    import av
+
+    with av.open(str(path)) as c:
+        return [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]
+
+
+def memory(folder: Path, frame_counts: list[int], resolution: int, baseline_counts: list[int],
+           size: tuple[int, int] = SIZE) -> list[str]:
+    ref = _reference(folder)
+    w, h = size
+    rows = [f"| run | frames ({w}x{h}) | peak RSS (MB) | wall (s) | audio packets identical |", "|---|---|---|---|---|"]
+    ours: dict[int, float] = {}
+    for n in frame_counts:
+        film = _film(folder, n, w, h)
+        out = folder / f"out_{w}x{h}_{n}.mp4"
+        out.unlink(missing_ok=True)
+        rss, wall = _peak_rss_mb([sys.executable, "-m", "semantic_restore", "colorize", str(film), "-o", str(out),
+                                  "--reference", str(ref), "--resolution", str(resolution), "--no-progress"])
+        same = _audio_packets(film) == _audio_packets(out)
+        ours[n] = rss
+        rows.append(f"| CLI, streaming (this issue) | {n} | {rss:.0f} | {wall:.0f} | {'yes' if same else 'NO'} |")
+        print(rows[-1], flush=True)
+    for n in baseline_counts:
+        film = _film(folder, n, w, h)
+        code = (f"from semantic_restore.bench.film_cli import _baseline_child; "
+                f"_baseline_child({str(film)!r}, {str(ref)!r}, {resolution})")
+        rss, wall = _peak_rss_mb([sys.executable, "-c", code])
+        rows.append(f"| baseline: whole film as one batch, `exemplar_colorize` | {n} | {rss:.0f} | {wall:.0f} | - |")
+        print(rows[-1], flush=True)
+    if len(ours) >= 2:
+        lo, hi = min(ours), max(ours)
+        rows.append(f"\nPeak RSS ratio {hi} / {lo} frames (streaming CLI): **{ours[hi] / ours[lo]:.3f}** "
+                    f"({w}x{h}, matching resolution {resolution}).")
+    return rows
+
+
+def speed(folder: Path, frames: int, sizes: list[tuple[int, int]]) -> list[str]:
+    import torch
+
+    from ..cli.io import read_image
+    from ..colorize import exemplar_colorize
+    from ..media.colorize_file import ColorizeOptions, colorize_file, shared_encoder
+    from ..media.video_io import probe, read_frames
+
+    ref = _reference(folder)
+    options = ColorizeOptions(references=(str(ref),), overwrite=True)
+    encoder = shared_encoder(options)
+    rows = [f"| size | `colorize_file` (decode + colorize + encode), frames/s | baseline: `exemplar_colorize` on the "
+            f"decoded frames, frames/s | threads |", "|---|---|---|---|"]
+    for w, h in sizes:
+        film = _film(folder, frames, w, h)
+        times = []
+        for _ in range(2):  # the first run warms up allocators and the x264 encoder
+            t0 = time.perf_counter()
+            report = colorize_file(film, folder / f"speed_{w}x{h}.mp4", options)
+            times.append(time.perf_counter() - t0)
+        batch = torch.cat([f.image for f in read_frames(probe(film))])
+        t0 = time.perf_counter()
+        for i in range(batch.shape[0]):  # frame by frame, like the node's loop
+            exemplar_colorize(batch[i:i + 1], [read_image(str(ref))], encoder)
+        base = time.perf_counter() - t0
+        rows.append(f"| {w}x{h} | {report.frames / min(times):.2f} | {batch.shape[0] / base:.2f} | "
+                    f"{torch.get_num_threads()} |")
+        print(rows[-1], flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="bench film_cli", description=__doc__.split("\n\n")[0])
+    p.add_argument("--frames", type=int, nargs="+", default=[100, 1000], help="film lengths for the memory runs")
+    p.add_argument("--baseline-frames", type=int, nargs="*", default=[100, 200])
+    p.add_argument("--resolution", type=int, default=64, help="matching resolution of the memory runs")
+    p.add_argument("--size", default="640x360", help="frame size of the memory runs, WxH (default: %(default)s)")
+    p.add_argument("--speed-frames", type=int, default=10)
+    p.add_argument("--speed-sizes", nargs="+", default=["640x360", "1280x720"], help="frame sizes of the speed runs")
+    p.add_argument("--workdir", help="keep the test films here (default: a temporary folder)")
+    p.add_argument("--skip-memory", action="store_true")
+    p.add_argument("--skip-speed", action="store_true")
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(args.workdir or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        rows: list[str] = []
+        if not args.skip_memory:
+            size = tuple(int(v) for v in args.size.lower().split("x"))
+            rows += memory(folder, args.frames, args.resolution, args.baseline_frames, size) + [""]
+        if not args.skip_speed:
+            sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.speed_sizes]
+            rows += speed(folder, args.speed_frames, sizes)
+    print("\n".join(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

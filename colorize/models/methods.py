@@ -1,0 +1,69 @@
+"""Method choice for the nodes and the CLI: training-free (default) or a trained network.
+
+``HINT_METHODS`` / ``EXEMPLAR_METHODS`` name what the ``method`` input and ``--method`` accept.
+The trained networks load their official files per call (from ``search_dirs``; a missing file
+names the folder, the file and where to get it) and run on ``device``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import torch
+
+from ...utils.checks import input_error
+from ...utils.paths import ModelFileNotFoundError
+from ..hint_sources import Hints
+
+__all__ = ["HINT_METHODS", "EXEMPLAR_METHODS", "check_method", "icolorit_hints", "deep_exemplar_clip", "load_any_icolorit"]
+
+logger = logging.getLogger(__name__)
+
+HINT_METHODS = ("propagation", "icolorit")
+EXEMPLAR_METHODS = ("training_free", "deep_exemplar")
+
+
+def check_method(method: str, allowed: Sequence[str], name: str = "method") -> str:
+    if method not in allowed:
+        raise input_error(name, f"one of {list(allowed)}", repr(method))
+    return method
+
+
+def load_any_icolorit(search_dirs: Sequence[str] | None, device: torch.device | str):
+    """The first iColoriT checkpoint found, largest first (base, small, tiny); the error names all three."""
+    from .icolorit import VARIANTS, load_icolorit
+
+    misses = []
+    for variant in ("base", "small", "tiny"):
+        try:
+            return load_icolorit(variant, search_dirs=search_dirs, device=device)
+        except ModelFileNotFoundError as exc:
+            misses.append(exc)
+    names = ", ".join(f.filenames[0] for _, f in VARIANTS.values())
+    raise ModelFileNotFoundError(f"iColoriT: expected one of {names}. {misses[0]}")
+
+
+def icolorit_hints(target: torch.Tensor, hints: Hints, *, search_dirs: Sequence[str] | None = None,
+                   device: torch.device | str = "cpu", progress: Callable[[int], None] | None = None,
+                   interrupt: Callable[[], None] | None = None) -> torch.Tensor:
+    """:func:`.icolorit.icolorit_colorize` with the iColoriT file found in ``search_dirs``."""
+    from .icolorit import icolorit_colorize
+
+    model = load_any_icolorit(search_dirs, device)
+    return icolorit_colorize(target, hints, model, progress=progress, interrupt=interrupt)
+
+
+def deep_exemplar_clip(target: torch.Tensor, references: torch.Tensor, *, strength: float = 1.0,
+                       search_dirs: Sequence[str] | None = None, device: torch.device | str = "cpu",
+                       progress: Callable[[int], None] | None = None,
+                       interrupt: Callable[[], None] | None = None) -> torch.Tensor:
+    """:func:`.deep_exemplar.deep_exemplar_colorize` of the batch ``target`` (a clip, in order) from
+    the first reference, with the three official files found in ``search_dirs``."""
+    from .deep_exemplar import deep_exemplar_colorize, load_deep_exemplar
+
+    if references.shape[0] > 1:
+        logger.warning("deep_exemplar uses one reference; using the first of %d", references.shape[0])
+    model = load_deep_exemplar(search_dirs=search_dirs, device=device)
+    return deep_exemplar_colorize(target, references[:1], model, strength=strength, progress=progress,
+                                  interrupt=interrupt)

@@ -1,0 +1,74 @@
+"""Driver for tests/test_cluster_ray.py: one folder run, locally or on a Ray cluster, in its own process.
+
+    python tests/ray_archive_driver.py IN OUT [--ray ADDRESS] [--workers N] [--resume] [--summary FILE.json]
+
+The per-file function (defined here, so Ray ships it to the workers by value) blurs a PNG with a
+seeded torch convolution and writes it in two halves with ``SLOW`` seconds between them, so a
+kill can land in the middle of a write; on a Ray worker, a file named ``*crash*`` kills the worker
+process. Writes the summary as JSON to ``--summary``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import time
+
+
+def blur_png(src: str, dst: str) -> None:
+    if "crash" in os.path.basename(src) and "ray" in sys.modules and sys.modules["ray"].is_initialized():
+        os._exit(3)  # a worker process dying on a file (decoder segfault, OOM kill), on Ray only
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    arr = np.asarray(Image.open(src).convert("RGB"), dtype=np.float32) / 255.0
+    x = torch.from_numpy(arr).permute(2, 0, 1)[None]
+    kernel = torch.rand(3, 1, 5, 5, generator=torch.Generator().manual_seed(0))
+    y = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (2, 2, 2, 2), mode="reflect"), kernel / kernel.sum((2, 3), keepdim=True), groups=3)
+    out = (y[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(out).save(buf, format="PNG")
+    data = buf.getvalue()
+    with open(dst, "wb") as f:
+        f.write(data[: len(data) // 2])
+        f.flush()
+        time.sleep(float(os.environ.get("SLOW", "0")))
+        f.write(data[len(data) // 2:])
+
+
+def make_process():
+    return blur_png
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--ray", default=None)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--summary", help="write the summary here as JSON")
+    args = p.parse_args()
+
+    from semantic_restore.media.archive import run_archive
+    from semantic_restore.media.cluster import ray_executor
+
+    executor = ray_executor(args.ray, args.workers) if args.ray else None
+    if executor is None:
+        import torch
+
+        torch.set_num_threads(1)
+    summary = run_archive(args.input, args.output, make_process, settings={"kernel_seed": 0}, resume=args.resume,
+                          executor=executor)
+    if args.summary:
+        with open(args.summary, "w", encoding="utf-8") as f:
+            json.dump({"done": summary.done, "skipped": summary.skipped, "failed": summary.failed}, f)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
