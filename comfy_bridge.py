@@ -15,6 +15,8 @@ import importlib.util
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -109,14 +111,30 @@ def torch_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def oom_exception() -> type[BaseException]:
-    """The exception ComfyUI treats as out-of-memory (``torch.cuda.OutOfMemoryError`` on CUDA)."""
-    if available():
-        import comfy.model_management
+def is_oom(exc: BaseException) -> bool:
+    """True when ``exc`` is an out-of-memory error, by ComfyUI's own test where it has one.
 
-        # comfy/model_management.py: module attribute OOM_EXCEPTION
-        return comfy.model_management.OOM_EXCEPTION
-    return torch.cuda.OutOfMemoryError
+    Newer ComfyUI has ``model_management.raise_non_oom(e)`` (re-raises anything that is not OOM);
+    older versions define ``model_management.OOM_EXCEPTION`` (``torch.cuda.OutOfMemoryError``, or
+    plain ``Exception`` on a torch without it). Outside ComfyUI, and where ``OOM_EXCEPTION`` is
+    plain ``Exception``, torch's ``OutOfMemoryError`` or its "out of memory" message decides, so
+    an interruption or an input error is never taken for OOM.
+    """
+    if available():
+        import comfy.model_management as mm
+
+        raise_non_oom = getattr(mm, "raise_non_oom", None)  # comfy/model_management.py: raise_non_oom(e)
+        if raise_non_oom is not None:
+            try:
+                raise_non_oom(exc)
+            except BaseException:  # re-raised: not an OOM (the caller raises it again itself)
+                return False
+            return True
+        oom = getattr(mm, "OOM_EXCEPTION", Exception)  # comfy/model_management.py: module attribute OOM_EXCEPTION
+        if oom is not Exception:
+            return isinstance(exc, oom)
+    torch_oom = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+    return isinstance(exc, torch_oom) or (isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
 
 
 # --- Sampling, VAE and model patching for the upscaler (issue 6) -------------------------------
@@ -252,21 +270,35 @@ def anchored_model(model, post_cfg_function: Callable[[dict], torch.Tensor]):
 
 
 def run_upscale_model(upscale_model, image: torch.Tensor) -> torch.Tensor:
-    """Run a ComfyUI ``UPSCALE_MODEL`` on ``[B, 3, H, W]`` as ``ImageUpscaleWithModel`` does.
+    """Run a ComfyUI ``UPSCALE_MODEL`` on ``[B, 3, H, W]``; returns ``[B, 3, s*H, s*W]`` in ``[0, 1]`` on the CPU.
 
-    Same memory estimate, tiles of 512 px with 32 px overlap, and tile halving on out-of-memory
-    down to 128 px (``comfy_extras/nodes_upscale_model.py`` ``ImageUpscaleWithModel.execute``).
-    Returns ``[B, 3, s*H, s*W]`` in ``[0, 1]`` on the CPU.
+    Calls ComfyUI's own node, ``comfy_extras/nodes_upscale_model.py`` ``ImageUpscaleWithModel``
+    (its memory estimate, model loading, tiling and OOM tile halving, whatever the installed
+    version does). Only when that module cannot be imported (a trimmed or very old ComfyUI, and
+    the tests' fakes) a plain fallback runs: ``comfy.utils.tiled_scale`` with 512 px tiles and 32 px
+    overlap, halved on out-of-memory down to 128 px.
     """
+    x = image.movedim(1, -1)
+    try:
+        from comfy_extras.nodes_upscale_model import ImageUpscaleWithModel
+    except ImportError:
+        ImageUpscaleWithModel = None
+    if ImageUpscaleWithModel is not None:
+        if hasattr(ImageUpscaleWithModel, "define_schema"):  # V3 node API: classmethod execute -> io.NodeOutput
+            out = ImageUpscaleWithModel.execute(upscale_model, x)
+        else:  # older: instance method upscale(upscale_model, image) -> (IMAGE,)
+            out = ImageUpscaleWithModel().upscale(upscale_model, x)
+        result = out.args[0] if hasattr(out, "args") else out[0]
+        return result[..., :3].movedim(-1, 1).float().cpu().clamp(0, 1)
     import comfy.model_management as mm
     import comfy.utils
 
     device = mm.get_torch_device()  # comfy/model_management.py: get_torch_device()
-    # comfy/model_management.py: module_size(module); the 384.0 factor is ComfyUI's own estimate.
-    memory_required = mm.module_size(upscale_model.model)
+    # comfy/model_management.py: module_size(module), free_memory(memory_required, device); the 384.0
+    # factor is ComfyUI's own estimate for these models.
+    memory_required = mm.module_size(upscale_model.model) + image.nelement() * image.element_size()
     memory_required += (512 * 512 * 3) * image.element_size() * max(upscale_model.scale, 1.0) * 384.0
-    memory_required += image.nelement() * image.element_size()
-    mm.free_memory(memory_required, device)  # comfy/model_management.py: free_memory(memory_required, device)
+    mm.free_memory(memory_required, device)
     upscale_model.to(device)
     tile, overlap = 512, 32
     try:
@@ -276,37 +308,59 @@ def run_upscale_model(upscale_model, image: torch.Tensor) -> torch.Tensor:
                 out = comfy.utils.tiled_scale(image.to(device), lambda a: upscale_model(a), tile_x=tile, tile_y=tile,
                                               overlap=overlap, upscale_amount=upscale_model.scale)
                 break
-            except mm.OOM_EXCEPTION:
-                tile //= 2
-                if tile < 128:
+            except Exception as exc:
+                if not is_oom(exc) or tile // 2 < 128:
                     raise
+                tile //= 2
     finally:
         upscale_model.to("cpu")
     return out.float().cpu().clamp(0, 1)
 
 
-# --- Encoders under ComfyUI's model management (issue 3) --------------------------------------
-def use_encoder(encoder: torch.nn.Module, device: torch.device | None = None) -> torch.nn.Module:
-    """Make ``encoder`` ready to run: inside ComfyUI, loaded through its model management.
+# --- Encoders under ComfyUI's model management (issue 3, handle: issue 12) ----------------------
+@dataclass
+class EncoderHandle:
+    """What Load Encoder outputs on its ``SEMRESTORE_ENCODER`` socket (as core ComfyUI's CLIP vision
+    loader returns an object holding the model and its ``ModelPatcher``).
 
-    The encoder is wrapped once in a ``ModelPatcher`` (kept on the encoder object, so ComfyUI's
-    output cache of the Load Encoder node keeps one wrapper per encoder) and loaded with
-    ``load_models_gpu``, so ComfyUI can offload it when another model needs the memory.
-    Outside ComfyUI the encoder is moved to ``device`` (if given) and returned.
+    Attributes:
+        encoder: the plain :class:`~.encoders.Encoder` the core functions take.
+        patcher: its ComfyUI ``ModelPatcher`` (``None`` outside ComfyUI).
+        device: where the user asked it to run (``None``: ComfyUI's compute device).
+        name: the registry name, for reports.
     """
+
+    encoder: torch.nn.Module
+    patcher: Any = None
+    device: torch.device | None = None
+    name: str = ""
+
+
+def encoder_handle(encoder: torch.nn.Module, device: torch.device | None = None) -> EncoderHandle:
+    """Wrap ``encoder`` for ComfyUI: one ``ModelPatcher`` per handle, so ComfyUI can offload it."""
+    name = str(getattr(getattr(encoder, "config", None), "name", "") or type(encoder).__name__)
     if not available():
-        return encoder if device is None else encoder.to(device)
+        return EncoderHandle(encoder, None, device, name)
     import comfy.model_management as mm
     import comfy.model_patcher
 
-    patcher = encoder.__dict__.get("_comfy_patcher")
-    load_device = device or mm.get_torch_device()
-    if patcher is None or patcher.load_device != load_device:
-        # comfy/model_patcher.py: ModelPatcher(model, load_device, offload_device, size=0, weight_inplace_update=False)
-        # comfy/model_management.py: unet_offload_device() (CPU unless --gpu-only / high-vram)
-        patcher = comfy.model_patcher.ModelPatcher(encoder, load_device=load_device,
-                                                   offload_device=mm.unet_offload_device())
-        encoder.__dict__["_comfy_patcher"] = patcher  # a plain attribute, not a sub-module
+    # comfy/model_patcher.py: ModelPatcher(model, load_device, offload_device, size=0, weight_inplace_update=False)
+    # comfy/model_management.py: unet_offload_device() (CPU unless --gpu-only / high-vram)
+    patcher = comfy.model_patcher.ModelPatcher(encoder, load_device=device or mm.get_torch_device(),
+                                               offload_device=mm.unet_offload_device())
+    return EncoderHandle(encoder, patcher, device, name)
+
+
+def use_encoder(handle: EncoderHandle) -> torch.nn.Module:
+    """Make the handle's encoder ready to run and return the plain encoder.
+
+    Inside ComfyUI its ``ModelPatcher`` is loaded with ``load_models_gpu`` (ComfyUI can offload it
+    when another model needs the memory); outside, the encoder is moved to ``handle.device``.
+    """
+    if handle.patcher is None or not available():
+        return handle.encoder if handle.device is None else handle.encoder.to(handle.device)
+    import comfy.model_management as mm
+
     # comfy/model_management.py: load_models_gpu(models, memory_required=0, force_patch_weights=False, ...)
-    mm.load_models_gpu([patcher])
-    return encoder
+    mm.load_models_gpu([handle.patcher])
+    return handle.encoder

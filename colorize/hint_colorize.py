@@ -78,11 +78,7 @@ UPSAMPLE_SIGMA = 6.0  # L units: range kernel of the joint bilateral upsampling
 
 def semantic_layers(encoder: Any) -> list[str] | None:
     """The encoder's dense layers at strides :data:`SEMANTIC_STRIDES` (None: its default layers)."""
-    strides = getattr(getattr(encoder, "config", None), "strides", None)
-    if not isinstance(strides, dict):
-        return None
-    names = [str(n) for n, s in strides.items() if int(s) in SEMANTIC_STRIDES]
-    return names or None
+    return encoder.layers_at(SEMANTIC_STRIDES) or None
 
 
 @torch.no_grad()

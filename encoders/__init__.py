@@ -8,12 +8,12 @@ torch.Size([1, 112, 10, 15])
 
 from __future__ import annotations
 
-from . import cnn, vit  # noqa: F401  (registers the entries)
+from . import cnn, timm_any, vit  # noqa: F401  (each registers its families and config rows)
+from ._builder import create_encoder
 from .base import Encoder
 from .config import VGG_CHANNELS, VGG_LAYERS, VGG_STRIDES, EncoderConfig
-from .registry import create_encoder, get_config, list_encoders, register_encoder
-
-DEFAULT_ENCODER = "efficientnet_lite0"
+from .defaults import DEFAULT_ENCODER, default_encoder
+from .registry import get_config, list_encoders, register_encoder
 
 __all__ = ["DEFAULT_ENCODER", "Encoder", "EncoderConfig", "VGG_CHANNELS", "VGG_LAYERS", "VGG_STRIDES",
-           "create_encoder", "get_config", "list_encoders", "register_encoder"]
+           "create_encoder", "default_encoder", "get_config", "list_encoders", "register_encoder"]

@@ -63,6 +63,15 @@ class Encoder(nn.Module):
     def dtype(self) -> torch.dtype:
         return next(self.parameters()).dtype
 
+    def stride(self, layer: str | None = None) -> int:
+        """Pixels per cell of dense layer ``layer`` (default: the default dense layer)."""
+        return self.config.strides[self._layer_names(layer)[0]]
+
+    def layers_at(self, strides: Sequence[int]) -> list[str]:
+        """Dense layers whose stride is in ``strides``, shallow to deep (ViTs: every block at the patch stride)."""
+        wanted = {int(s) for s in strides}
+        return [n for n, s in self.config.strides.items() if s in wanted]
+
     def prepare(self, x: torch.Tensor, name: str = "image") -> torch.Tensor:
         """Check, replicate gray to RGB, normalise, pad to the patch multiple; model dtype/device."""
         check_tensor(x, name, ndim=4)

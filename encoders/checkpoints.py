@@ -11,7 +11,7 @@ import torch
 
 from ..utils.checks import input_error
 
-__all__ = ["efficientnet_filter", "dinov2_filter", "clip_filter", "strip_prefixes"]
+__all__ = ["efficientnet_filter", "dinov2_filter", "clip_filter", "plain_filter", "strip_prefixes"]
 
 
 def strip_prefixes(state_dict: dict, prefixes: tuple[str, ...] = ("module.", "model.", "backbone.")) -> dict:
@@ -20,6 +20,11 @@ def strip_prefixes(state_dict: dict, prefixes: tuple[str, ...] = ("module.", "mo
         if state_dict and all(k.startswith(p) for k in state_dict):
             state_dict = {k[len(p):]: v for k, v in state_dict.items()}
     return state_dict
+
+
+def plain_filter(state_dict: dict, model: torch.nn.Module) -> dict:
+    """Layouts that already match the model's keys (torchvision ResNet/VGG, timm): prefixes only."""
+    return strip_prefixes(state_dict)
 
 
 _LUKE_TOP = ("_conv_stem", "_bn0", "_blocks", "_conv_head", "_bn1", "_fc")
@@ -63,77 +68,77 @@ def efficientnet_filter(state_dict: dict, model: torch.nn.Module) -> dict:
     return out
 
 
+# Hugging Face ``transformers`` Dinov2Model / Dinov2WithRegistersModel -> the official layout.
+# Published ``model.safetensors`` files use the legacy names (``attention.attention.query``,
+# ``attention.output.dense``); transformers >= 5 saves ``attention.q_proj`` ... ``o_proj``
+# (its ``conversion_mapping.py`` lists the renames). Both are accepted.
 _HF_DINOV2 = [
     (r"^embeddings\.cls_token$", "cls_token"),
-    (r"^embeddings\.mask_token$", None),
-    (r"^embeddings\.register_tokens$", "reg_token"),
+    (r"^embeddings\.mask_token$", "mask_token"),
+    (r"^embeddings\.register_tokens$", "register_tokens"),
     (r"^embeddings\.position_embeddings$", "pos_embed"),
     (r"^embeddings\.patch_embeddings\.projection\.", "patch_embed.proj."),
     (r"^encoder\.layer\.(\d+)\.norm1\.", r"blocks.\1.norm1."),
     (r"^encoder\.layer\.(\d+)\.norm2\.", r"blocks.\1.norm2."),
-    (r"^encoder\.layer\.(\d+)\.attention\.output\.dense\.", r"blocks.\1.attn.proj."),
+    (r"^encoder\.layer\.(\d+)\.attention\.(?:output\.dense|o_proj)\.", r"blocks.\1.attn.proj."),
     (r"^encoder\.layer\.(\d+)\.layer_scale1\.lambda1$", r"blocks.\1.ls1.gamma"),
     (r"^encoder\.layer\.(\d+)\.layer_scale2\.lambda1$", r"blocks.\1.ls2.gamma"),
     (r"^encoder\.layer\.(\d+)\.mlp\.fc1\.", r"blocks.\1.mlp.fc1."),
     (r"^encoder\.layer\.(\d+)\.mlp\.fc2\.", r"blocks.\1.mlp.fc2."),
     (r"^layernorm\.", "norm."),
 ]
+_HF_QKV = re.compile(r"^encoder\.layer\.(\d+)\.attention\.(?:attention\.(query|key|value)|([qkv])_proj)\.(weight|bias)$")
 
 
-def _from_hf_dinov2(sd: dict) -> dict:
+def _hf_dinov2_to_official(sd: dict) -> dict:
     out: dict = {}
     qkv: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
     for k, v in sd.items():
-        m = re.match(r"^encoder\.layer\.(\d+)\.attention\.attention\.(query|key|value)\.(weight|bias)$", k)
+        m = _HF_QKV.match(k)
         if m:
-            qkv.setdefault((m.group(1), m.group(3)), {})[m.group(2)] = v
+            part = m.group(2) or {"q": "query", "k": "key", "v": "value"}[m.group(3)]
+            qkv.setdefault((m.group(1), m.group(4)), {})[part] = v
             continue
         for pat, rep in _HF_DINOV2:
             if re.match(pat, k):
-                if rep is not None:
-                    out[re.sub(pat, rep, k)] = v
+                out[re.sub(pat, rep, k)] = v
                 break
         else:
             out[k] = v  # unknown keys surface in the strict load
     for (i, kind), parts in qkv.items():
+        if set(parts) != {"query", "key", "value"}:
+            raise input_error("weights", f"query, key and value of block {i}", f"only {sorted(parts)}",
+                              "The file is incomplete; get it again from its source.")
         out[f"blocks.{i}.attn.qkv.{kind}"] = torch.cat([parts["query"], parts["key"], parts["value"]], 0)
     return out
-
-
-def _resize_pos_embed(pos: torch.Tensor, target: torch.Tensor, prefix: int) -> torch.Tensor:
-    if pos.shape == target.shape:
-        return pos
-    import torch.nn.functional as F
-
-    n_old, n_new = pos.shape[1] - prefix, target.shape[1] - prefix
-    g_old, g_new = int(round(n_old ** 0.5)), int(round(n_new ** 0.5))
-    grid = pos[:, prefix:].reshape(1, g_old, g_old, -1).permute(0, 3, 1, 2).float()
-    grid = F.interpolate(grid, size=(g_new, g_new), mode="bicubic", align_corners=False)
-    return torch.cat([pos[:, :prefix], grid.permute(0, 2, 3, 1).reshape(1, n_new, -1).to(pos.dtype)], 1)
 
 
 def dinov2_filter(state_dict: dict, model: torch.nn.Module) -> dict:
     """DINOv2 weights -> timm ``vit_*_patch14_dinov2`` (``_reg`` variants: ``reg4``).
 
-    Accepted layouts: the official hub ``.pth`` (``cls_token``, ``blocks.N.attn.qkv``,
-    ``blocks.N.ls1.gamma``, ``mask_token``, ``register_tokens``), timm / Hugging Face timm
-    safetensors (already timm keys), and Hugging Face ``transformers`` ``Dinov2Model`` (what
-    ComfyUI keeps in ``models/clip_vision``: ``embeddings.*``, ``encoder.layer.N.attention.
-    attention.query``..., ``layer_scale1.lambda1``, ``layernorm``; separate q/k/v are concatenated).
-    A position embedding for another grid is resized bicubically.
+    Accepted layouts: the official hub ``.pth`` (``cls_token``, ``pos_embed`` of 1 + 37*37 tokens,
+    ``blocks.N.attn.qkv``, ``blocks.N.ls1.gamma``, ``mask_token``, ``register_tokens``), timm /
+    Hugging Face timm safetensors (already timm keys), and Hugging Face ``transformers``
+    ``Dinov2Model`` / ``Dinov2WithRegistersModel`` (what ComfyUI keeps in ``models/clip_vision``:
+    ``embeddings.*``, ``encoder.layer.N.attention.attention.query``..., ``layer_scale1.lambda1``,
+    ``layernorm``), which is first renamed to the official layout.
+
+    The official layout is then handed to timm's own ``checkpoint_filter_fn``, which folds the
+    class token's position embedding into ``cls_token`` for the register models (timm's
+    ``no_embed_class``: neither class nor register tokens carry a position embedding there) and
+    resizes the position embedding to the model's grid.
     """
+    from timm.models.vision_transformer import checkpoint_filter_fn
+
     sd = strip_prefixes(state_dict, ("module.", "model.", "backbone.", "dinov2.", "vision_model."))
     if any(k.startswith("embeddings.") for k in sd):
-        sd = _from_hf_dinov2(sd)
-    sd = {("reg_token" if k == "register_tokens" else k): v for k, v in sd.items() if k != "mask_token"}
-    target = model.state_dict()
-    if "pos_embed" in sd and "pos_embed" in target:
-        # official and HF position embeddings include the class token only (registers have none)
-        sd["pos_embed"] = _resize_pos_embed(sd["pos_embed"], target["pos_embed"], 1 if not model.no_embed_class else 0)
-    return sd
+        sd = _hf_dinov2_to_official(sd)
+    if "register_tokens" in sd and "mask_token" not in sd:
+        sd["mask_token"] = torch.zeros_like(sd["cls_token"][0])  # what makes timm treat it as official
+    return checkpoint_filter_fn(dict(sd), model)
 
 
-def clip_filter(state_dict: dict) -> dict:
+def clip_filter(state_dict: dict, model: torch.nn.Module | None = None) -> dict:
     """open_clip / OpenAI CLIP layouts -> open_clip ``CLIP`` keys.
 
     open_clip kept OpenAI's key names for ViT models (``visual.conv1``, ``visual.transformer.

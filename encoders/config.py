@@ -23,6 +23,8 @@ class EncoderConfig:
 
     Attributes:
         name: registry name (``create_encoder(name)``).
+        label: the architecture in words, as :func:`.identify.identify_state_dict` names a file
+            that holds it (``"DINOv2 ViT-S/14 with registers"``); compared before loading.
         family: ``efficientnet``, ``vgg``, ``resnet``, ``dinov2``, ``clip`` or ``timm``.
         arch: the architecture name in the library that builds it (timm, torchvision, open_clip).
         mean, std: input normalisation of RGB in ``[0, 1]``.
@@ -31,7 +33,9 @@ class EncoderConfig:
         default_dense_layer: the layer ``dense(x)`` returns when no layer is named.
         patch_size: ViT patch size (inputs are padded to a multiple of it); ``None`` for CNNs.
         embed_dim: size of ``embed(x)``.
-        weight_files: file names searched in the model folders, first match wins.
+        weight_files: file names searched in the model folders, first match wins; a name may
+            include one folder (``"dinov2-small/model.safetensors"``, the Hugging Face file kept
+            in a folder named after the model).
         comfy_folders: ComfyUI ``models/`` folders searched, in order.
         licence: licence of the weights.
         source: where to get the weights (shown in "not found" errors).
@@ -40,6 +44,7 @@ class EncoderConfig:
     """
 
     name: str
+    label: str
     family: str
     arch: str
     strides: dict[str, int]

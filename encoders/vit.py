@@ -19,9 +19,8 @@ import torch.nn.functional as F
 from ..utils.paths import RemoteFile
 from .base import Encoder
 from .checkpoints import clip_filter, dinov2_filter
-from .cnn import _load, _weights_path
 from .config import CLIP_MEAN, CLIP_STD, EncoderConfig
-from .registry import register_encoder
+from .registry import Family, register_encoder, register_family
 
 logger = logging.getLogger(__name__)
 
@@ -62,36 +61,63 @@ class DinoV2Encoder(Encoder):
         return self.model.forward_features(x)[:, 0]
 
 
-_DINO_SOURCE = "https://dl.fbaipublicfiles.com/dinov2/{0}/{0}_pretrain.pth (Apache-2.0), or a Hugging Face " \
-               "facebook/dinov2-* model.safetensors in models/clip_vision"
-_DINO = {
-    "dinov2_vits14": ("vit_small_patch14_dinov2", 12, 384, 88.0), "dinov2_vitb14": ("vit_base_patch14_dinov2", 12, 768, 346.0),
-    "dinov2_vitl14": ("vit_large_patch14_dinov2", 24, 1024, 1217.0),
-}
-
-
-def _dino_factory(config: EncoderConfig, weights=None, pretrained=True, search_dirs=None) -> Encoder:
+def _timm_dinov2(config: EncoderConfig) -> nn.Module:
     import timm
 
-    model = timm.create_model(config.arch, pretrained=False, dynamic_img_size=True, num_classes=0)
-    if pretrained:
-        _load(model, _weights_path(config, weights, search_dirs), dinov2_filter)
-    return DinoV2Encoder(config, model)
+    return timm.create_model(config.arch, pretrained=False, dynamic_img_size=True, num_classes=0)
 
 
-for _name, (_arch, _depth, _width, _mb) in _DINO.items():
-    for _reg in (False, True):
-        _n = _name + ("_reg" if _reg else "")
-        _hub = _name + ("_reg4" if _reg else "")
-        _hf = "facebook/dinov2-" + {"s": "small", "b": "base", "l": "large"}[_name[-3]] + ("-with-registers" if _reg else "")
-        register_encoder(EncoderConfig(
-            name=_n, family="dinov2", arch=_arch.replace("dinov2", "reg4_dinov2") if _reg else _arch,
-            embed_dim=_width, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
-            weight_files=(f"{_hub}_pretrain.pth", f"{_n}.safetensors", f"{_hf.split('/')[1]}.safetensors"),
-            comfy_folders=("semantic_restore", "clip_vision"), licence="Apache-2.0",
-            source=_DINO_SOURCE.format(_hub) + f" ({_hf})",
-            remote=RemoteFile(f"https://dl.fbaipublicfiles.com/dinov2/{_name}/{_hub}_pretrain.pth", None, _mb),
-            size_mb=_mb, **_vit_layers(_depth, _width, 14)))(_dino_factory)
+register_family(Family("dinov2", _timm_dinov2, DinoV2Encoder, dinov2_filter))
+
+_DINO = dict(family="dinov2", comfy_folders=("semantic_restore", "clip_vision"), licence="Apache-2.0")
+_FB = "https://dl.fbaipublicfiles.com/dinov2"
+# Official files (facebookresearch/dinov2 hub), the Hugging Face transformers file kept in a folder
+# named after its repo, or any of these names. The publisher gives no checksum: the SHA-256 is
+# recorded and printed at the first download.
+register_encoder(
+    EncoderConfig(name="dinov2_vits14", label="DINOv2 ViT-S/14", arch="vit_small_patch14_dinov2", embed_dim=384,
+                  weight_files=("dinov2_vits14_pretrain.pth", "dinov2_vits14.safetensors", "dinov2-small.safetensors",
+                                "dinov2-small/model.safetensors"),
+                  source=f"{_FB}/dinov2_vits14/dinov2_vits14_pretrain.pth, or Hugging Face facebook/dinov2-small",
+                  remote=RemoteFile(f"{_FB}/dinov2_vits14/dinov2_vits14_pretrain.pth", None, 88.0), size_mb=88.0,
+                  **_vit_layers(12, 384, 14), **_DINO),
+    EncoderConfig(name="dinov2_vits14_reg", label="DINOv2 ViT-S/14 with registers", arch="vit_small_patch14_reg4_dinov2",
+                  embed_dim=384,
+                  weight_files=("dinov2_vits14_reg4_pretrain.pth", "dinov2_vits14_reg.safetensors",
+                                "dinov2-small-with-registers.safetensors", "dinov2-small-with-registers/model.safetensors"),
+                  source=f"{_FB}/dinov2_vits14/dinov2_vits14_reg4_pretrain.pth, or Hugging Face "
+                         "facebook/dinov2-small-with-registers",
+                  remote=RemoteFile(f"{_FB}/dinov2_vits14/dinov2_vits14_reg4_pretrain.pth", None, 88.0), size_mb=88.0,
+                  **_vit_layers(12, 384, 14), **_DINO),
+    EncoderConfig(name="dinov2_vitb14", label="DINOv2 ViT-B/14", arch="vit_base_patch14_dinov2", embed_dim=768,
+                  weight_files=("dinov2_vitb14_pretrain.pth", "dinov2_vitb14.safetensors", "dinov2-base.safetensors",
+                                "dinov2-base/model.safetensors"),
+                  source=f"{_FB}/dinov2_vitb14/dinov2_vitb14_pretrain.pth, or Hugging Face facebook/dinov2-base",
+                  remote=RemoteFile(f"{_FB}/dinov2_vitb14/dinov2_vitb14_pretrain.pth", None, 346.0), size_mb=346.0,
+                  **_vit_layers(12, 768, 14), **_DINO),
+    EncoderConfig(name="dinov2_vitb14_reg", label="DINOv2 ViT-B/14 with registers", arch="vit_base_patch14_reg4_dinov2",
+                  embed_dim=768,
+                  weight_files=("dinov2_vitb14_reg4_pretrain.pth", "dinov2_vitb14_reg.safetensors",
+                                "dinov2-base-with-registers.safetensors", "dinov2-base-with-registers/model.safetensors"),
+                  source=f"{_FB}/dinov2_vitb14/dinov2_vitb14_reg4_pretrain.pth, or Hugging Face "
+                         "facebook/dinov2-base-with-registers",
+                  remote=RemoteFile(f"{_FB}/dinov2_vitb14/dinov2_vitb14_reg4_pretrain.pth", None, 346.0), size_mb=346.0,
+                  **_vit_layers(12, 768, 14), **_DINO),
+    EncoderConfig(name="dinov2_vitl14", label="DINOv2 ViT-L/14", arch="vit_large_patch14_dinov2", embed_dim=1024,
+                  weight_files=("dinov2_vitl14_pretrain.pth", "dinov2_vitl14.safetensors", "dinov2-large.safetensors",
+                                "dinov2-large/model.safetensors"),
+                  source=f"{_FB}/dinov2_vitl14/dinov2_vitl14_pretrain.pth, or Hugging Face facebook/dinov2-large",
+                  remote=RemoteFile(f"{_FB}/dinov2_vitl14/dinov2_vitl14_pretrain.pth", None, 1217.0), size_mb=1217.0,
+                  **_vit_layers(24, 1024, 14), **_DINO),
+    EncoderConfig(name="dinov2_vitl14_reg", label="DINOv2 ViT-L/14 with registers", arch="vit_large_patch14_reg4_dinov2",
+                  embed_dim=1024,
+                  weight_files=("dinov2_vitl14_reg4_pretrain.pth", "dinov2_vitl14_reg.safetensors",
+                                "dinov2-large-with-registers.safetensors", "dinov2-large-with-registers/model.safetensors"),
+                  source=f"{_FB}/dinov2_vitl14/dinov2_vitl14_reg4_pretrain.pth, or Hugging Face "
+                         "facebook/dinov2-large-with-registers",
+                  remote=RemoteFile(f"{_FB}/dinov2_vitl14/dinov2_vitl14_reg4_pretrain.pth", None, 1217.0), size_mb=1217.0,
+                  **_vit_layers(24, 1024, 14), **_DINO),
+)
 
 
 class ClipEncoder(Encoder):
@@ -146,31 +172,42 @@ class ClipEncoder(Encoder):
         return F.normalize(self.model.encode_text(tokens).float(), dim=-1)
 
 
-_CLIP = {  # name: (open_clip arch, patch, depth, width, embed, size MB)
-    "clip_vitb32": ("ViT-B-32", 32, 12, 768, 512, 605.0),
-    "clip_vitb16": ("ViT-B-16", 16, 12, 768, 512, 599.0),
-    "clip_vitl14": ("ViT-L-14", 14, 24, 1024, 768, 1710.0),
-}
-_CLIP_TAGS = {"clip_vitb32": "laion2b_s34b_b79k", "clip_vitb16": "laion2b_s34b_b88k", "clip_vitl14": "laion2b_s32b_b82k"}
-
-
-def _clip_factory(config: EncoderConfig, weights=None, pretrained=True, search_dirs=None) -> Encoder:
+def _open_clip_model(config: EncoderConfig) -> nn.Module:
     import open_clip
 
-    model = open_clip.create_model(config.arch, pretrained=None)
-    if pretrained:
-        _load(model, _weights_path(config, weights, search_dirs), lambda sd, m: clip_filter(sd))
-    return ClipEncoder(config, model)
+    return open_clip.create_model(config.arch, pretrained=None)
 
 
-for _name, (_arch, _patch, _depth, _width, _emb, _mb) in _CLIP.items():
-    _laion = _CLIP_TAGS[_name]
-    register_encoder(EncoderConfig(
-        name=_name, family="clip", arch=_arch, embed_dim=_emb, mean=CLIP_MEAN, std=CLIP_STD,
-        weight_files=(f"{_arch}-openai.safetensors", f"{_arch}-{_laion}.safetensors", f"{_name}.safetensors",
-                      "open_clip_model.safetensors", "open_clip_pytorch_model.bin"),
-        comfy_folders=("semantic_restore", "clip_vision"), licence="MIT (OpenAI weights) / MIT (LAION open_clip weights)",
-        source=f"open_clip: OpenAI tag 'openai' or LAION tag '{_laion}' (Hugging Face "
-               f"laion/CLIP-{_arch}-laion2B-*/open_clip_model.safetensors); save the state dict as "
-               f"{_arch}-openai.safetensors or {_arch}-{_laion}.safetensors",
-        size_mb=_mb, **_vit_layers(_depth, _width, _patch)))(_clip_factory)
+register_family(Family("clip", _open_clip_model, ClipEncoder, clip_filter))
+
+_CLIP = dict(family="clip", mean=CLIP_MEAN, std=CLIP_STD, comfy_folders=("semantic_restore", "clip_vision"),
+             licence="MIT (OpenAI weights) / MIT (LAION open_clip weights)")
+_HF = "https://huggingface.co/laion"
+# The generic open_clip names (open_clip_model.safetensors) are accepted for every size: the file's
+# shapes are checked against the chosen size before anything is built.
+register_encoder(
+    EncoderConfig(name="clip_vitb32", label="CLIP ViT-B/32", arch="ViT-B-32", embed_dim=512,
+                  weight_files=("ViT-B-32-laion2b_s34b_b79k.safetensors", "ViT-B-32-openai.safetensors",
+                                "clip_vitb32.safetensors", "CLIP-ViT-B-32-laion2B-s34B-b79K/open_clip_model.safetensors",
+                                "open_clip_model.safetensors", "open_clip_pytorch_model.bin"),
+                  source=f"open_clip 'ViT-B-32' tag 'laion2b_s34b_b79k' ({_HF}/CLIP-ViT-B-32-laion2B-s34B-b79K) or tag "
+                         "'openai' saved as ViT-B-32-openai.safetensors",
+                  remote=RemoteFile(f"{_HF}/CLIP-ViT-B-32-laion2B-s34B-b79K/resolve/main/open_clip_model.safetensors",
+                                    None, 605.0),
+                  size_mb=605.0, **_vit_layers(12, 768, 32), **_CLIP),
+    EncoderConfig(name="clip_vitb16", label="CLIP ViT-B/16", arch="ViT-B-16", embed_dim=512,
+                  weight_files=("ViT-B-16-laion2b_s34b_b88k.safetensors", "ViT-B-16-openai.safetensors",
+                                "clip_vitb16.safetensors", "CLIP-ViT-B-16-laion2B-s34B-b88K/open_clip_model.safetensors",
+                                "open_clip_model.safetensors", "open_clip_pytorch_model.bin"),
+                  source=f"open_clip 'ViT-B-16' tag 'laion2b_s34b_b88k' ({_HF}/CLIP-ViT-B-16-laion2B-s34B-b88K) or tag "
+                         "'openai' saved as ViT-B-16-openai.safetensors",
+                  remote=RemoteFile(f"{_HF}/CLIP-ViT-B-16-laion2B-s34B-b88K/resolve/main/open_clip_model.safetensors",
+                                    None, 599.0),
+                  size_mb=599.0, **_vit_layers(12, 768, 16), **_CLIP),
+    EncoderConfig(name="clip_vitl14", label="CLIP ViT-L/14", arch="ViT-L-14", embed_dim=768,
+                  weight_files=("ViT-L-14-openai.safetensors", "clip_vitl14.safetensors", "open_clip_model.safetensors",
+                                "open_clip_pytorch_model.bin"),
+                  source="open_clip 'ViT-L-14' tag 'openai' saved as ViT-L-14-openai.safetensors (the LAION L/14 "
+                         "weights expect other input statistics and are not listed)",
+                  size_mb=1710.0, **_vit_layers(24, 1024, 14), **_CLIP),
+)

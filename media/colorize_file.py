@@ -210,21 +210,21 @@ def check_keyframe_indices(path: str | Path, keyframes, frame_count: int) -> Non
 
 
 @functools.lru_cache(maxsize=2)
-def _encoder(name: str, device: str, models_dir: str | None):
-    from ..encoders import create_encoder
+def _encoder(name: str | None, device: str, models_dir: str | None):
+    from ..encoders import create_encoder, default_encoder
     from ..utils.paths import default_search_dirs
 
     search_dirs = default_search_dirs([models_dir] if models_dir else [])
+    if not name:  # the one "no encoder named" rule, shared with the nodes
+        return default_encoder("colorize", torch.device(device), search_dirs)[0]
     return create_encoder(name, device=torch.device(device), search_dirs=search_dirs)
 
 
 def shared_encoder(options: ColorizeOptions):
     """The encoder for ``options``, created once per process (cached by name, device, models folder)."""
-    from ..encoders import DEFAULT_ENCODER
-
     if options.device == "cuda" and not torch.cuda.is_available():
         raise input_error("--device", "a machine with CUDA for 'cuda'", "none", "Use --device cpu.")
-    return _encoder(options.encoder or DEFAULT_ENCODER, options.device, options.models_dir)
+    return _encoder(options.encoder or None, options.device, options.models_dir)
 
 
 # -- the two kinds of file ---------------------------------------------------------------------------

@@ -58,3 +58,47 @@ def coffee() -> torch.Tensor:
     from skimage import data
 
     return to_bchw(data.coffee())
+
+
+@pytest.fixture(scope="session")
+def official_layouts():
+    """``tests/official_layouts.py`` (key layouts of official checkpoints, seeded random weights)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("semrestore_official_layouts",
+                                                  os.path.join(os.path.dirname(__file__), "official_layouts.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- the device the suite runs on: CPU always; CUDA in fp32 and fp16 where a GPU is present ----------
+DEVICE_DTYPES = [("cpu", torch.float32)] + ([("cuda", torch.float32), ("cuda", torch.float16)]
+                                            if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(params=DEVICE_DTYPES, ids=[f"{d}-{str(t).removeprefix('torch.')}" for d, t in DEVICE_DTYPES])
+def device_dtype(request) -> tuple[torch.device, torch.dtype]:
+    """``(device, dtype)`` a test runs on; a GPU machine runs the same test on CUDA fp32 and fp16."""
+    return torch.device(request.param[0]), request.param[1]
+
+
+@pytest.fixture
+def device(device_dtype) -> torch.device:
+    return device_dtype[0]
+
+
+@pytest.fixture
+def dtype(device_dtype) -> torch.dtype:
+    return device_dtype[1]
+
+
+def tolerance(dtype: torch.dtype) -> dict:
+    """``assert_close`` tolerances for results computed in ``dtype`` (compared in float32)."""
+    return {torch.float16: dict(atol=5e-2, rtol=5e-2), torch.bfloat16: dict(atol=1e-1, rtol=1e-1)}.get(
+        dtype, dict(atol=2e-4, rtol=1e-3))
+
+
+@pytest.fixture
+def tol(dtype) -> dict:
+    return tolerance(dtype)

@@ -36,6 +36,9 @@ class _FakeEncoder:
         g = torch.Generator().manual_seed(0)
         self.proj = {n: torch.randn(c, 3 * 9, generator=g) for n, c in self.config.channels.items()}
 
+    def stride(self, layer=None):  # the Encoder.stride contract
+        return self.config.strides[layer or self.config.default_dense_layer]
+
     def dense(self, x, layers=None):
         self.seen.append(x)
         names = [layers] if isinstance(layers, str) else list(layers or [self.config.default_dense_layer])

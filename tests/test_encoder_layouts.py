@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import torch
 from safetensors.torch import save_file
 
-from semantic_restore.encoders import create_encoder
+from semantic_restore.encoders import create_encoder, get_config
+
 
 X = torch.rand(1, 3, 70, 98)
 
@@ -64,47 +63,84 @@ def test_vgg19_torchvision_layout(tmp_path):
     torch.testing.assert_close(enc.dense(x, "r42"), ref)
 
 
-def _to_official_dinov2(sd: dict) -> dict:
-    out = {("register_tokens" if k == "reg_token" else k): v for k, v in sd.items()}
-    out["mask_token"] = torch.zeros(1, sd["cls_token"].shape[-1])
-    return out
+# --- DINOv2: layouts from the publishers' code (tests/official_layouts.py says how) --------------
+_DINO_CASES = {  # our name: (official file, Hugging Face repo)
+    "dinov2_vits14": ("dinov2_vits14_pretrain.pth", "facebook/dinov2-small"),
+    "dinov2_vits14_reg": ("dinov2_vits14_reg4_pretrain.pth", "facebook/dinov2-small-with-registers"),
+}
 
 
-def _to_hf_dinov2(sd: dict) -> dict:
-    out = {}
-    for k, v in sd.items():
-        if k == "cls_token":
-            out["embeddings.cls_token"] = v
-        elif k == "reg_token":
-            out["embeddings.register_tokens"] = v
-        elif k == "pos_embed":
-            out["embeddings.position_embeddings"] = v
-        elif k.startswith("patch_embed.proj."):
-            out["embeddings.patch_embeddings.projection." + k.split(".")[-1]] = v
-        elif k.startswith("norm."):
-            out["layernorm." + k.split(".")[-1]] = v
-        else:
-            i, rest = re.match(r"blocks\.(\d+)\.(.*)", k).groups()
-            p = f"encoder.layer.{i}."
-            if rest.startswith("attn.qkv."):
-                for name, part in zip(("query", "key", "value"), v.chunk(3, 0)):
-                    out[p + f"attention.attention.{name}.{rest.split('.')[-1]}"] = part
-            else:
-                rest = (rest.replace("attn.proj.", "attention.output.dense.").replace("ls1.gamma", "layer_scale1.lambda1")
-                        .replace("ls2.gamma", "layer_scale2.lambda1"))
-                out[p + rest] = v
-    out["embeddings.mask_token"] = torch.zeros(1, sd["cls_token"].shape[-1])
-    return out
+@pytest.fixture(scope="module")
+def reference_outputs(official_layouts):
+    from safetensors.torch import load_file
+
+    return load_file(official_layouts.REFERENCE_OUTPUTS)
 
 
-@pytest.mark.parametrize("name", ["dinov2_vits14", "dinov2_vits14_reg"])
-@pytest.mark.parametrize("layout", ["official", "hf_transformers", "timm_safetensors"])
-def test_dinov2_layouts(tmp_path, name, layout):
+def _check_against_reference(official_layouts, enc, ref: dict, prefix: str, tol: dict | None = None) -> None:
+    """Our encoder at 518 px (no position resize) vs what the publisher's model gave (one pass;
+    the class token reaches every patch token through attention)."""
+    dense = enc.dense(official_layouts.reference_input(), ["block3", "last"])
+    pos = list(official_layouts.REFERENCE_PATCHES)
+    for layer in ("block3", "last"):
+        got = dense[layer].flatten(2).transpose(1, 2)[:, pos].float().cpu()
+        torch.testing.assert_close(got, ref[f"{prefix}/{layer}"], **(tol or dict(atol=2e-4, rtol=1e-3)))
+
+
+def _timm_reference(name: str, sd: dict):
+    """timm's own model, loaded through timm's own ``checkpoint_filter_fn`` (independent of ours)."""
+    import timm
+    from timm.models.vision_transformer import checkpoint_filter_fn
+
+    arch = get_config(name).arch
+    model = timm.create_model(arch, pretrained=False, dynamic_img_size=True, num_classes=0).eval()
+    model.load_state_dict(checkpoint_filter_fn({k: v.clone() for k, v in sd.items()}, model), strict=True)
+    return model
+
+
+@pytest.mark.parametrize("name, fmt", [("dinov2_vits14", "pth"), ("dinov2_vits14_reg", "pth"),
+                                       ("dinov2_vits14_reg", "safetensors")])
+def test_dinov2_official_layout(tmp_path, official_layouts, reference_outputs, name, fmt, device, dtype, tol):
+    file, _ = _DINO_CASES[name]
+    spec = official_layouts.layouts()[f"official/{file}"]
+    assert ("register_tokens" in dict(spec)) == name.endswith("_reg")
+    assert dict(spec)["pos_embed"] == [1, 1 + 37 * 37, 384]  # class token + 518 px grid, registers have none
+    sd = official_layouts.random_state_dict(spec, seed=1)
+    enc = create_encoder(name, weights=_save(sd, tmp_path / file.rsplit(".", 1)[0], fmt), device=device, dtype=dtype)
+    _check_against_reference(official_layouts, enc, reference_outputs, "official/" + file.replace("_pretrain.pth", ""),
+                             tol)
+    # a non-square size, where the position embedding is resized: timm's own loader agrees
+    timm_model = _timm_reference(name, sd)
+    with torch.no_grad():
+        ref = timm_model.forward_features(enc.prepare(X).float().cpu())
+    close = tol if dtype != torch.float32 else dict(atol=2e-5, rtol=1e-4)
+    torch.testing.assert_close(enc.embed(X).cpu(), torch.nn.functional.normalize(ref[:, 0], dim=-1), **close)
+    torch.testing.assert_close(enc.dense(X).flatten(2).transpose(1, 2).float().cpu(),
+                               ref[:, timm_model.num_prefix_tokens:], **close)
+
+
+@pytest.mark.parametrize("name, names", [("dinov2_vits14", "transformers_legacy"),
+                                         ("dinov2_vits14_reg", "transformers_legacy"), ("dinov2_vits14_reg", "transformers")])
+def test_dinov2_hugging_face_layout(tmp_path, official_layouts, reference_outputs, name, names):
+    """``model.safetensors`` as published (legacy names) and as transformers >= 5 saves it."""
+    _, repo = _DINO_CASES[name]
+    key = f"transformers_legacy/{repo}/model.safetensors" if names == "transformers_legacy" else f"transformers/{repo}"
+    spec = official_layouts.layouts()[key]
+    assert any(k.startswith("encoder.layer.0.attention.") for k, _ in spec)
+    sd = official_layouts.random_state_dict(official_layouts.layouts()[f"transformers/{repo}"], seed=2)
+    if names == "transformers_legacy":  # same tensors, the published file's key names (same order)
+        sd = dict(zip([k for k, _ in spec], sd.values()))
+    enc = create_encoder(name, weights=_save(sd, tmp_path / "model", "safetensors"))
+    _check_against_reference(official_layouts, enc, reference_outputs, f"transformers/{repo}")
+
+
+def test_dinov2_timm_layout(tmp_path):
+    name = "dinov2_vits14_reg"
     src = create_encoder(name, pretrained=False)
-    sd = src.model.state_dict()
-    conv = {"official": (_to_official_dinov2, "pth"), "hf_transformers": (_to_hf_dinov2, "safetensors"),
-            "timm_safetensors": (dict, "safetensors")}[layout]
-    enc = create_encoder(name, weights=_save(conv[0](sd), tmp_path / "w", conv[1]))
+    torch.manual_seed(3)
+    for p in src.parameters():
+        p.data.normal_(0, 0.05)
+    enc = create_encoder(name, weights=_save(src.model.state_dict(), tmp_path / "w", "safetensors"))
     torch.testing.assert_close(enc.dense(X, ["block3", "last"])["last"], src.dense(X))
     torch.testing.assert_close(enc.embed(X), src.embed(X))
 

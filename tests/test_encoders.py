@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from semantic_restore.encoders import (VGG_CHANNELS, VGG_STRIDES, create_encoder, get_config, list_encoders)
+from semantic_restore.encoders.identify import identify_state_dict
 from semantic_restore.encoders.projection import orthogonal_map, project_channels
 from semantic_restore.utils.checks import SemRestoreInputError
 from semantic_restore.utils.paths import ModelFileNotFoundError
@@ -25,10 +26,10 @@ def lite0():
 
 
 @pytest.mark.parametrize("name", list_encoders())
-def test_contract_every_entry(name):
-    enc = create_encoder(name, pretrained=False)
+def test_contract_every_entry(name, device, dtype):
+    enc = create_encoder(name, pretrained=False, device=device, dtype=dtype)
     cfg = enc.config
-    x = torch.rand(1, 3, H, W)
+    x = torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(0))
     first = next(m for m in enc.modules() if isinstance(m, torch.nn.Conv2d))
     calls = []
     hook = first.register_forward_hook(lambda *a: calls.append(1))
@@ -38,14 +39,27 @@ def test_contract_every_entry(name):
     for layer, f in dense.items():
         s = cfg.strides[layer]
         assert f.shape == (1, cfg.channels[layer], _ceil(H, s), _ceil(W, s)), (layer, f.shape)
+        assert f.dtype == dtype and f.device.type == device.type
     feats = enc.features(x)
     for layer, f in feats.items():
         s = VGG_STRIDES[layer]
         assert f.shape == (1, VGG_CHANNELS[layer], _ceil(H, s), _ceil(W, s)), (layer, f.shape)
     emb = enc.embed(x)
     assert emb.shape == (1, cfg.embed_dim)
-    torch.testing.assert_close(emb.norm(dim=-1), torch.ones(1))
+    torch.testing.assert_close(emb.norm(dim=-1), torch.ones(1, device=emb.device))
     assert enc.dense(x).shape[1] == cfg.channels[cfg.default_dense_layer]
+    # the architecture check that runs before loading recognises the model's own layout
+    assert identify_state_dict({k: v.shape for k, v in enc.model.state_dict().items()}) == cfg.label
+    assert enc.stride() == cfg.strides[cfg.default_dense_layer]
+
+
+def test_stride_and_layers_at(lite0):
+    assert lite0.stride() == 16 and lite0.stride("s4") == 4
+    assert lite0.layers_at((4, 8, 16)) == ["s4", "s8", "s16"] and lite0.layers_at([3]) == []
+    with pytest.raises(SemRestoreInputError, match="layers"):
+        lite0.stride("r42")
+    vit = create_encoder("dinov2_vits14", pretrained=False)
+    assert vit.stride("block3") == 14 and vit.layers_at([14]) == [f"block{i}" for i in range(12)] + ["last"]
 
 
 def test_gray_input_is_replicated(lite0):

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 
-from semantic_restore.upscale import encoder_choice
+from semantic_restore.encoders import defaults as encoder_choice
 
 
 def test_fallback_warning_is_logged_once(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(encoder_choice, "_WARNED", set())
     caplog.set_level(logging.INFO, logger=encoder_choice.__name__)
-    notes = [encoder_choice.default_guard_encoder("cpu", [str(tmp_path)])[1] for _ in range(3)]
+    notes = [encoder_choice.default_encoder("guard", "cpu", [str(tmp_path)])[1] for _ in range(3)]
     assert notes == ["efficientnet_lite0 (fallback: dinov2_vits14 weights not found)"] * 3
     records = [r for r in caplog.records if r.name == encoder_choice.__name__]
     assert [r.levelno for r in records] == [logging.WARNING, logging.INFO, logging.INFO]

@@ -76,17 +76,31 @@ def test_select_reference_node_takes_separate_inputs_and_old_batches(fake_comfy)
 
 
 def test_load_encoder_node(fake_comfy):
-    (enc,) = SemRestoreLoadEncoder().execute("efficientnet_lite0", "auto", "cpu")
-    assert enc.config.name == "efficientnet_lite0" and enc.dtype == torch.float32
+    """Load Encoder outputs a handle (encoder, patcher, device, name), nothing stashed on the encoder."""
+    (h,) = SemRestoreLoadEncoder().execute("efficientnet_lite0", "auto", "cpu")
+    assert h.name == "efficientnet_lite0" and h.encoder.config.name == "efficientnet_lite0"
+    assert h.encoder.dtype == torch.float32 and h.device == torch.device("cpu")
+    assert h.patcher.model is h.encoder and h.patcher.load_device == torch.device("cpu")
+    assert not [k for k in vars(h.encoder) if "patcher" in k or "semrestore" in k]
+
+
+def test_default_encoder_is_one_rule_for_nodes_and_cli(fake_comfy):
+    from semantic_restore.encoders import default_encoder
+    from semantic_restore.nodes import resolve_encoder
+
+    assert resolve_encoder(None).config.name == default_encoder("colorize")[0].config.name == "efficientnet_lite0"
+    enc = create_encoder("efficientnet_lite0", pretrained=False)
+    assert resolve_encoder(enc) is enc  # a plain Encoder from Python is accepted too
 
 
 def test_select_reference_node_registers_with_model_management(fake_comfy):
     from comfy import model_management as mm
 
-    (enc,) = SemRestoreLoadEncoder().execute("efficientnet_lite0", "fp32", "auto")
+    (handle,) = SemRestoreLoadEncoder().execute("efficientnet_lite0", "fp32", "auto")
+    enc = handle.encoder
     mm.LOADED.clear()
     images = torch.rand(3, 96, 128, 3)
-    refs, report, best = SemRestoreSelectReference().execute(images[:1], images, 2, encoder=enc)
+    refs, report, best = SemRestoreSelectReference().execute(images[:1], images, 2, encoder=handle)
     assert refs.shape == (2, 96, 128, 3)
     assert 0.99 < best <= 1.0 + 1e-4  # the target itself is a candidate
     assert len(mm.LOADED) == 1 and mm.LOADED[0].model is enc

@@ -109,6 +109,9 @@ def test_encoder_input_scale_and_bad_scale(chelsea):
         class config:
             name, patch_size = "probe", 16
 
+        def stride(self, layer=None):
+            return 16
+
         def dense(self, x):
             seen.append(tuple(x.shape[-2:]))
             return F.avg_pool2d(x, 16)

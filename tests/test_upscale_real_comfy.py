@@ -92,6 +92,9 @@ def test_bridge_and_pipeline_on_real_comfy(comfy_parts):
                 name, patch_size = "pool", 8
             device = torch.device("cpu")
 
+            def stride(self, layer=None):
+                return 8
+
             def dense(self, x):
                 return torch.nn.functional.avg_pool2d(x, 8)
 

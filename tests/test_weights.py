@@ -65,3 +65,49 @@ def test_errors(tmp_path):
     torch.save({"note": "no tensors"}, tmp_path / "empty.pth")
     with pytest.raises(SemRestoreInputError, match="at least one tensor"):
         load_state_dict(tmp_path / "empty.pth")
+
+
+def _one_line(exc) -> str:
+    msg = str(exc.value)
+    assert "\n" not in msg, msg
+    return msg
+
+
+def test_renamed_files_load_by_content(tmp_path):
+    """The format comes from the first bytes: safetensors named .pth and a torch file named .safetensors load."""
+    sd = _sd()
+    save_state_dict(sd, tmp_path / "a.safetensors")
+    os.replace(tmp_path / "a.safetensors", tmp_path / "a.pth")
+    save_state_dict(sd, tmp_path / "b.pth")
+    os.replace(tmp_path / "b.pth", tmp_path / "b.safetensors")
+    for name in ("a.pth", "b.safetensors"):
+        back = load_state_dict(tmp_path / name)
+        assert all(torch.equal(back[k], sd[k]) for k in sd)
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
+def test_truncated_file_is_one_line_naming_it(tmp_path, suffix):
+    path = tmp_path / f"w{suffix}"
+    save_state_dict({"w": torch.randn(64, 64)}, path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(SemRestoreInputError, match="damaged or truncated") as err:
+        load_state_dict(path)
+    assert str(path) in _one_line(err)
+
+
+@pytest.mark.parametrize("content, what", [(b"\x89PNG\r\n\x1a\n" + bytes(64), "PNG image"),
+                                           (b"<!DOCTYPE html><html>Not Found</html>", "HTML page"),
+                                           (b"version https://git-lfs.github.com/spec/v1\n", "Git LFS pointer")])
+def test_not_a_checkpoint(tmp_path, content, what):
+    path = tmp_path / "dinov2_vits14_pretrain.pth"
+    path.write_bytes(content)
+    with pytest.raises(SemRestoreInputError, match="not a PyTorch checkpoint") as err:
+        load_state_dict(path)
+    msg = _one_line(err)
+    assert what in msg and str(path) in msg and "pickle" not in msg
+
+
+def test_folder_is_not_a_file(tmp_path):
+    with pytest.raises(SemRestoreInputError, match="folder"):
+        load_state_dict(tmp_path)

@@ -38,7 +38,9 @@ _ALIGNED = {"vgg", "dinov2", "clip"}
 
 
 def encoder_stride(encoder: Any) -> int | None:
-    """The pixel stride of ``encoder``'s default dense layer, from its config, or ``None``."""
+    """The pixel stride of ``encoder``'s default dense layer (``Encoder.stride()``, else its config), or ``None``."""
+    if callable(getattr(encoder, "stride", None)):
+        return int(encoder.stride())
     cfg = getattr(encoder, "config", None)
     if cfg is None:
         return None

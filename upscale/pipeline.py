@@ -11,7 +11,7 @@ The bridge must provide (see :class:`SamplingBridge`)::
     sample(model, latent, seed, steps, cfg, sampler_name, scheduler, positive, negative, denoise,
            callback) -> latent                (callback(n) is called once per sampler step)
     latent_to_model_space(model, latent) -> latent      anchored_model(model, post_cfg_fn) -> model
-    oom_exception() -> type[BaseException]
+    is_oom(exc) -> bool                       (True for an out-of-memory error)
 
 Determinism: tile ``i`` uses seed :func:`tile_seed` ``(seed, i)`` (tile 0 uses ``seed`` itself, so
 an image that fits one tile is exactly a KSampler run); all images of the batch go through each
@@ -58,7 +58,7 @@ class SamplingBridge(Protocol):
                callback: Callable[[int], None] | None = None) -> torch.Tensor: ...
     def latent_to_model_space(self, model: Any, latent: torch.Tensor) -> torch.Tensor: ...
     def anchored_model(self, model: Any, post_cfg_function: Callable[[dict], torch.Tensor]) -> Any: ...
-    def oom_exception(self) -> type[BaseException]: ...
+    def is_oom(self, exc: BaseException) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -315,7 +315,6 @@ def dino_upscale(
     channels = int(bridge.latent_channels(vae))
     upscaled = preupscale(image.float(), settings.upscale_by, settings.resample, upscale_model)
     H, W = upscaled.shape[-2:]
-    oom = bridge.oom_exception()
     tile = settings.tile_size
     while True:
         s = replace(settings, tile_size=tile)
@@ -330,10 +329,9 @@ def dino_upscale(
                                               positive=positive, negative=negative, bridge=bridge, settings=s,
                                               plan=plan, encoder=encoder, progress=bar, interrupt=interrupt)
             break
-        except oom as exc:
-            # ComfyUI's OOM_EXCEPTION is plain Exception on a torch without torch.cuda.OutOfMemoryError
-            # (comfy/model_management.py); never mistake an interruption or an input error for OOM.
-            if tile // 2 < MIN_OOM_TILE or (oom is Exception and "out of memory" not in str(exc).lower()):
+        except Exception as exc:
+            # the bridge asks ComfyUI what counts as out-of-memory; anything else is raised at once
+            if not bridge.is_oom(exc) or tile // 2 < MIN_OOM_TILE:
                 raise
             logger.warning("Out of memory with %d px tiles; retrying with %d px tiles.", tile, tile // 2)
             tile //= 2

@@ -8,7 +8,8 @@ Search order for a file name:
 3. the user cache, ``$XDG_CACHE_HOME/semantic_restore`` (default ``~/.cache/semantic_restore``).
 
 Nothing here downloads unless :func:`download_file` is called, which the CLI does only for
-``--download`` and the nodes only when ``SEMRESTORE_ALLOW_DOWNLOAD=1`` is set.
+``encoders --download NAME`` and the encoder builder only when ``SEMRESTORE_ALLOW_DOWNLOAD=1``
+is set (then a missing file is downloaded into the first search folder).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -24,6 +26,7 @@ __all__ = [
     "ENV_ALLOW_DOWNLOAD",
     "ModelFileNotFoundError",
     "ChecksumError",
+    "DownloadError",
     "cache_dir",
     "default_search_dirs",
     "find_model_file",
@@ -37,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 ENV_MODELS_DIR = "SEMRESTORE_MODELS_DIR"
 ENV_ALLOW_DOWNLOAD = "SEMRESTORE_ALLOW_DOWNLOAD"
+HASH_PREFIX = re.compile(r"-([a-f0-9]{8,})\.[A-Za-z0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,10 @@ class ModelFileNotFoundError(FileNotFoundError):
 
 class ChecksumError(ValueError):
     """A downloaded file's SHA-256 differs from the expected one; the file was not kept."""
+
+
+class DownloadError(OSError):
+    """A download failed or was cut short; nothing was kept."""
 
 
 def cache_dir() -> str:
@@ -114,37 +122,73 @@ def sha256_of(path: str, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def download_file(remote: RemoteFile, dest: str) -> str:
-    """Download ``remote.url`` to ``dest`` and check its SHA-256; write atomically.
+def _hash_prefix(url: str) -> str | None:
+    """torchvision's convention: ``name-<first hex digits of the SHA-256>.pth`` (``torch.hub``'s
+    ``check_hash``). None when the file name carries no such prefix."""
+    m = HASH_PREFIX.search(url.rsplit("/", 1)[-1])
+    return m.group(1) if m else None
 
-    The data goes to a temporary file beside ``dest`` and is renamed into place only after the
-    checksum matches, so a broken or tampered download never leaves a file that looks valid. An
-    existing ``dest`` is never overwritten: it is returned as is.
+
+def download_file(remote: RemoteFile, dest: str, timeout: float = 60.0) -> str:
+    """Download ``remote.url`` to ``dest``, verify it, and only then rename it into place.
+
+    The data goes to a temporary file beside ``dest``; it is checked against ``remote.sha256``
+    when the publisher gives one, else against the hash prefix in the file name (torchvision's
+    ``resnet50-11ad3fa6.pth``), and a transfer shorter than its announced length is refused. Only
+    a verified file is renamed to ``dest``, so a broken, interrupted or tampered download never
+    leaves a file that looks valid. The SHA-256 is logged and recorded beside the file
+    (``dest + ".sha256"``) so that a later copy can be compared. An existing ``dest`` is never
+    overwritten: it is returned as is.
 
     Raises:
-        ChecksumError: the digest differs (the temporary file is removed).
+        ChecksumError: the digest differs (nothing is kept).
+        DownloadError: the transfer failed or was cut short (nothing is kept).
     """
     if os.path.exists(dest):
         logger.info("model file already present, not downloading: %s", dest)
         return dest
-    from torch.hub import download_url_to_file  # urllib underneath; progress on stderr
+    import urllib.error
+    import urllib.request
 
     os.makedirs(os.path.dirname(os.path.abspath(dest)) or ".", exist_ok=True)
     tmp = f"{dest}.part{os.getpid()}"
     logger.info("downloading %s -> %s", remote.url, dest)
+    h, got = hashlib.sha256(), 0
     try:
-        download_url_to_file(remote.url, tmp, progress=False)
-        if remote.sha256:
-            digest = sha256_of(tmp)
-            if digest.lower() != remote.sha256.lower():
-                raise ChecksumError(
-                    f"download: expected SHA-256 {remote.sha256} for {remote.url}, got {digest}. "
-                    f"The file was discarded; try again or download it by hand into {os.path.dirname(dest)}."
-                )
-        else:
-            logger.warning("no checksum known for %s; keeping it unverified", remote.url)
+        try:
+            with urllib.request.urlopen(remote.url, timeout=timeout) as r, open(tmp, "wb") as f:
+                announced = r.headers.get("Content-Length")
+                while block := r.read(1 << 20):
+                    f.write(block)
+                    h.update(block)
+                    got += len(block)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise DownloadError(f"download: expected {remote.url}, got an error ({exc}). Nothing was kept; "
+                                f"try again, or download it by hand into {os.path.dirname(dest)}.") from None
+        if announced is not None and got != int(announced):
+            raise DownloadError(f"download: expected {announced} bytes from {remote.url}, got {got} (the transfer was "
+                                f"cut short). Nothing was kept; try again.")
+        digest = h.hexdigest()
+        prefix = _hash_prefix(remote.url)
+        if remote.sha256 and digest.lower() != remote.sha256.lower():
+            raise ChecksumError(f"download: expected SHA-256 {remote.sha256} for {remote.url}, got {digest}. "
+                                f"The file was discarded; try again or download it by hand into {os.path.dirname(dest)}.")
+        if not remote.sha256 and prefix and not digest.startswith(prefix):
+            raise ChecksumError(f"download: expected a SHA-256 starting {prefix} (from the file name) for {remote.url}, "
+                                f"got {digest}. The file was discarded; try again.")
+        if not remote.sha256 and not prefix:
+            logger.warning("%s publishes no checksum; recorded SHA-256 %s at this first download", remote.url, digest)
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+    _write_text(dest + ".sha256", f"{digest}  {os.path.basename(dest)}\n")
+    logger.info("downloaded %s (SHA-256 %s)", dest, digest)
     return dest
+
+
+def _write_text(path: str, text: str) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)

@@ -35,7 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ...encoders.registry import get_config
+from ...encoders.registry import get_config, get_family
 from ...utils.checks import check_tensor, input_error
 from ...utils.color import lab_to_rgb, rgb_to_lab
 from ..guided import resize_area
@@ -90,8 +90,6 @@ def vgg19_encoder(state_dict: dict[str, torch.Tensor] | None = None) -> nn.Modul
     """
     import torchvision
 
-    from ...encoders.cnn import Vgg19Encoder
-
     config = dataclasses.replace(
         get_config("vgg19"), name="vgg19_deep_exemplar", mean=CAFFE_MEAN_RGB, std=(1 / 255,) * 3,
         weight_files=FILES["vgg19_conv"].filenames, source=SOURCE, licence=LICENCE, remote=None, size_mb=80.1,
@@ -101,7 +99,7 @@ def vgg19_encoder(state_dict: dict[str, torch.Tensor] | None = None) -> nn.Modul
     if state_dict is not None:
         load_into(model.features, {k.removeprefix("features."): v for k, v in vgg19_from_official(state_dict).items()},
                   "Deep Exemplar VGG19")
-    return Vgg19Encoder(config, model).eval()
+    return get_family(config).wrap(config, model).eval()  # the vgg family's Vgg19Encoder
 
 
 def _normalize(x: torch.Tensor) -> torch.Tensor:
