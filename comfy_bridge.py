@@ -72,6 +72,24 @@ def progress_bar(total: int) -> Callable[[int], None]:
     return lambda n=1: bar.update(n)
 
 
+def progress_text(text: str) -> None:
+    """Show ``text`` on the running node (e.g. "frame 2/5: matching"); a no-op outside ComfyUI and
+    on versions without progress text."""
+    if not available():
+        return
+    try:
+        # comfy_execution/utils.py: get_executing_context() -> (prompt_id, node_id, list_index);
+        # server.py: PromptServer.send_progress_text(text, node_id) (ComfyUI >= 0.3.40s, as GetImageSize uses it).
+        from comfy_execution.utils import get_executing_context
+        from server import PromptServer
+    except ImportError:
+        return
+    ctx = get_executing_context()
+    server = getattr(PromptServer, "instance", None)
+    if ctx is not None and server is not None and hasattr(server, "send_progress_text"):
+        server.send_progress_text(text, ctx.node_id)
+
+
 def throw_if_interrupted() -> None:
     """Raise ComfyUI's interruption exception when the user pressed Cancel."""
     if not available():

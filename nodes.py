@@ -13,8 +13,9 @@ from functools import partial
 import torch
 
 from . import comfy_bridge as bridge
-from .colorize import Hints, hint_colorize, hints_from_image_mask, hints_from_json, sample_hints
+from .colorize import Hints, hint_colorize, hints_from_json, sample_hints
 from .colorize.chroma_transfer import DEFAULT_MAX_SHIFT, transfer_chroma
+from .colorize.hint_sources import painted_hints
 from .colorize.correspond import DEFAULT_TEMPERATURE
 from .colorize.exemplar import DEFAULT_RESOLUTION
 from .colorize.film import colorize_into
@@ -29,6 +30,7 @@ from .upscale.preupscale import MAX_UPSCALE, RESAMPLE_METHODS
 from .utils.checks import input_error
 from .utils.layout import b1hw_to_mask, bchw_to_image, image_to_bchw, mask_to_b1hw
 from .utils.metrics import color_metrics, format_metrics
+from .utils.progress import ItemProgress
 
 logger = logging.getLogger(__name__)
 
@@ -98,34 +100,60 @@ class SemRestoreLoadEncoder:
         return (bridge.encoder_handle(enc, torch.device("cpu") if device == "cpu" else None),)
 
 
+CANDIDATE_SLOTS = 6
+
+
 class SemRestoreSelectReference:
     DESCRIPTION = ("Ranks candidate colour photos by how well they match a black-and-white target (global embedding "
                    "similarity plus dense feature coverage, both computed on luminance so colour does not bias it) and "
-                   "returns the best top_k as a batch for the exemplar colorize node.")
+                   "returns the best top_k for the exemplar colorize node. Connect each candidate (any size) to "
+                   "candidate_1, candidate_2, ...; the best one is passed on at its own size, never stretched.")
     CATEGORY = "semantic_restore/encoders"
     FUNCTION = "execute"
     RETURN_TYPES = ("IMAGE", "STRING", "FLOAT")
     RETURN_NAMES = ("references", "report", "best_score")
-    OUTPUT_TOOLTIPS = ("The top_k best candidates, best first (resized to the first one's size when they differ).",
-                       "Every candidate's score, best first.",
+    OUTPUT_TOOLTIPS = ("The top_k best candidates, best first, at the best one's size (the others are centre-cropped "
+                       "to its aspect ratio, then resized; never squashed).",
+                       "Every candidate's score, best first, named by its input (candidate_1 ...).",
                        "Score of the best candidate, 0-1 (above ~0.6: a good exemplar).")
 
     @classmethod
     def INPUT_TYPES(cls):
+        # `candidates` (a batch) comes first and `encoder` second, as before issue 14, so saved
+        # workflows keep their links; candidate_1.. take photos of different sizes.
+        slots = {f"candidate_{k}": ("IMAGE", {"tooltip": f"Candidate colour photo {k} (any size; a batch counts as "
+                                                         "several candidates)."})
+                 for k in range(1, CANDIDATE_SLOTS + 1)}
         return {
             "required": {
                 "image": ("IMAGE", {"tooltip": "The black-and-white target (first image of the batch is used)."}),
-                "candidates": ("IMAGE", {"tooltip": "A batch of colour photos to choose from (e.g. Image Batch)."}),
                 "top_k": ("INT", {"default": 1, "min": 1, "max": 16, "tooltip": (
                     "How many references to return; 2-3 lets the colorize node pick per region.")}),
             },
-            "optional": {"encoder": ("SEMRESTORE_ENCODER", {"tooltip": ENCODER_TOOLTIP})},
+            "optional": {
+                "candidates": ("IMAGE", {"tooltip": "Optional: a batch of same-size candidate photos (older workflows "
+                                                    "used this). Prefer candidate_1, candidate_2, ...: a batch "
+                                                    "stretches every photo to the first one's size."}),
+                "encoder": ("SEMRESTORE_ENCODER", {"tooltip": ENCODER_TOOLTIP}),
+                **slots,
+            },
         }
 
-    def execute(self, image, candidates, top_k, encoder=None):
+    def execute(self, image, candidates=None, top_k=1, encoder=None, **slots):
+        groups, labels = [], []
+        if candidates is not None:
+            groups.append(image_to_bchw(candidates, "candidates"))
+            labels += [f"candidates #{k + 1}" for k in range(groups[-1].shape[0])]
+        for k in range(1, CANDIDATE_SLOTS + 1):
+            if slots.get(f"candidate_{k}") is not None:
+                groups.append(image_to_bchw(slots[f"candidate_{k}"], f"candidate_{k}"))
+                n = groups[-1].shape[0]
+                labels += [f"candidate_{k}"] if n == 1 else [f"candidate_{k} #{j + 1}" for j in range(n)]
+        if not groups:
+            raise input_error("candidates", "at least one candidate photo", "nothing connected",
+                              "Connect Load Image nodes to candidate_1, candidate_2, ...")
         enc = resolve_encoder(encoder)
-        target, cands = image_to_bchw(image, "image"), image_to_bchw(candidates, "candidates")
-        result = select_references(target[:1], cands, enc, top_k=top_k)
+        result = select_references(image_to_bchw(image, "image")[:1], groups, enc, top_k=top_k, labels=labels)
         return (bchw_to_image(result.references), result.report, float(result.scores[result.order[0]]))
 
 
@@ -193,8 +221,9 @@ class SemRestoreExemplarColorize:
         out, conf = torch.empty(B, H, W, 3), torch.empty(B, H, W)
         refs = image_to_bchw(reference, "reference")
         enc = resolve_encoder(encoder)
+        bar = ItemProgress(B, bridge.progress_bar, bridge.progress_text, "frame")
         colorize_into((image_to_bchw(image[b:b + 1], "image") for b in range(image.shape[0])),
-                      out.permute(0, 3, 1, 2), conf[:, None], enc, refs, progress=bridge.progress_bar(image.shape[0]),
+                      out.permute(0, 3, 1, 2), conf[:, None], enc, refs, progress=bar.item_done, stage=bar.stage,
                       strength=strength, temperature=temperature, resolution=resolution,
                       temporal_weight=temporal_weight, interrupt=bridge.throw_if_interrupted, detect_shots=False,
                       per_shot_references=shots is not None, shots=cuts)
@@ -285,7 +314,8 @@ class SemRestoreHintColorize:
                 exemplar=None, exemplar_confidence=None, method="propagation"):
         target = image_to_bchw(image, "image")
         h, w = target.shape[-2:]
-        hints = _painted_hints(hint_image, hint_mask, h, w).merge(hints_from_json(points, h, w))
+        typed = hints_from_json(points, h, w)
+        hints = _painted_hints(hint_image, hint_mask, h, w, other_hints=not typed.is_empty()).merge(typed)
         if check_method(method, HINT_METHODS) == "icolorit":
             rgb = icolorit_hints(target, hints, search_dirs=bridge.model_search_dirs("semantic_restore"),
                                  device=bridge.torch_device(), progress=bridge.progress_bar(target.shape[0]),
@@ -294,24 +324,21 @@ class SemRestoreHintColorize:
         base = None if exemplar is None else image_to_bchw(exemplar, "exemplar")
         conf = None if exemplar_confidence is None else mask_to_b1hw(exemplar_confidence, "exemplar_confidence")
         enc = resolve_encoder(encoder) if semantic else None
+        bar = ItemProgress(target.shape[0], bridge.progress_bar, bridge.progress_text)
         rgb = hint_colorize(target, hints, base_rgb=base, base_confidence=conf, encoder=enc, smoothness=smoothness,
-                            progress=bridge.progress_bar(target.shape[0]), interrupt=bridge.throw_if_interrupted)
+                            progress=bar.item_done, stage=bar.stage, interrupt=bridge.throw_if_interrupted)
         return (bchw_to_image(rgb),)
 
 
-def _painted_hints(hint_image, hint_mask, h: int, w: int) -> Hints:
+def _painted_hints(hint_image, hint_mask, h: int, w: int, other_hints: bool = False) -> Hints:
     if hint_image is None and hint_mask is None:
         return Hints.empty(h, w)
     if hint_image is None or hint_mask is None:
         raise input_error("hint_image / hint_mask", "both connected (colours and where they are), or neither",
                           "only " + ("hint_image" if hint_mask is None else "hint_mask"),
                           "Connect the mask that marks the hint pixels (e.g. Load Image's MASK output).")
-    hints = hints_from_image_mask(image_to_bchw(hint_image, "hint_image"), mask_to_b1hw(hint_mask, "hint_mask"),
-                                  allow_empty=True)
-    if hints.size != (h, w):
-        raise input_error("hint_image", f"the image's size {w}x{h}", f"{hints.size[1]}x{hints.size[0]}",
-                          "Paint the hints on a copy of the photo itself, or resize the hint image.")
-    return hints
+    return painted_hints(image_to_bchw(hint_image, "hint_image"), mask_to_b1hw(hint_mask, "hint_mask"), (h, w),
+                         other_hints=other_hints)
 
 
 class SemRestoreSampleHints:

@@ -56,7 +56,9 @@ BENIGN = {
     "noise 0.03": lambda x: _noise(x, 0.03, 2),
     "noise 0.05": lambda x: _noise(x, 0.05, 3),
     "blur 1": lambda x: gaussian_lowpass(x, 1.0),
-    "shift 3 px": lambda x: torch.roll(x, shifts=(3, 3), dims=(-2, -1)),
+    # Edge-replicated, not torch.roll: a roll wraps 3 px of the opposite border around, which is
+    # foreign content (and what the guard, no longer blind at the borders since issue 14, flags).
+    "shift 3 px": lambda x: F.pad(x, (3, 0, 3, 0), mode="replicate")[..., :x.shape[-2], :x.shape[-1]],
     "strong unsharp": lambda x: _sharpen(x, 2.0, 3.0),
 }
 

@@ -40,6 +40,7 @@ import torch
 
 from ..utils.checks import check_encoder, check_image, check_range, check_tensor, input_error
 from ..utils.color import clamp_ab_to_gamut, lab_to_rgb, merge_l_ab, rgb_to_lab, rgb_to_l
+from ..utils.progress import iteration_ticker
 from .correspond import (DEFAULT_TEMPERATURE, FeatureGrid, attend, backward_best, cycle_agreement, dense_features,
                          grid_to_pixels, match_stride, pool_to_grid, similarity_confidence)
 from .guided import fast_guided_upsample, resize_area
@@ -228,7 +229,8 @@ def prepare_references(encoder, references: torch.Tensor | Sequence[torch.Tensor
 @torch.no_grad()
 def colorize_frame(frame: torch.Tensor, bank: ReferenceBank, encoder, settings: ExemplarSettings,
                    memory: FrameMemory | None = None,
-                   interrupt: Callable[[], None] | None = None) -> tuple[ExemplarResult, FrameMemory | None]:
+                   interrupt: Callable[[], None] | None = None,
+                   stage: Callable[[float, str], None] | None = None) -> tuple[ExemplarResult, FrameMemory | None]:
     """Colorize one frame ``[1, C, H, W]`` from ``bank``; ``memory`` is the previous frame's (or None).
 
     Returns the result and the memory this frame leaves for the next one (``None`` when
@@ -238,8 +240,11 @@ def colorize_frame(frame: torch.Tensor, bank: ReferenceBank, encoder, settings: 
     enc_size = _encoding_size(small)
     l_full = rgb_to_l(_as_rgb(frame).clamp(0, 1))
     l_small = resize_area(l_full, small)
+    step = stage or (lambda fraction, name: None)
+    step(0.05, "encoding")
     l_enc = resize_area(l_full, enc_size)
     query = dense_features(encoder, l_enc, layers=settings.layers, grid_stride=bank.stride)
+    step(0.25, "matching")
     model_grid, conf_grid = _match(query, bank.keys, settings.temperature, interrupt)
     model_enc = grid_to_pixels(model_grid, query.stride, enc_size)
     conf_enc = grid_to_pixels(conf_grid, query.stride, enc_size).clamp(0, 1)
@@ -254,7 +259,8 @@ def colorize_frame(frame: torch.Tensor, bank: ReferenceBank, encoder, settings: 
         model_px, conf_px = resize_area(model_enc, small), resize_area(conf_enc, small).clamp(0, 1)
         ab_px = model_px[:, :2] * l_small + model_px[:, 2:]
     ab_small = propagate_ab(l_small, ab_px, conf_px + CONFIDENCE_FLOOR, smoothness=FILL_SMOOTHNESS,
-                            interrupt=interrupt)
+                            interrupt=interrupt, progress=iteration_ticker(stage, 0.5, 0.8, "filling"))
+    step(0.8, "upsampling")
     rgb, conf, ab = _finish(l_full, ab_small, conf_px, l_small, settings.strength, interrupt)
     new_memory = remember(query, ab_small, conf_px) if settings.temporal_weight > 0 else None
     return ExemplarResult(rgb, conf, ab), new_memory
@@ -273,6 +279,7 @@ def exemplar_colorize(
     layers: Sequence[str] | None = None,
     progress: Callable[[int], None] | None = None,
     interrupt: Callable[[], None] | None = None,
+    stage: Callable[[float, str], None] | None = None,
 ) -> ExemplarResult:
     """Colorize gray ``target`` frames from colour ``references``.
 
@@ -290,6 +297,7 @@ def exemplar_colorize(
         layers: encoder layers to fuse (default: deepest at stride 8 and 16).
         progress: called with 1 after each frame.
         interrupt: called between steps; raise from it to cancel.
+        stage: optional ``stage(fraction, name)`` within a frame (``utils.progress``).
 
     Returns:
         :class:`ExemplarResult` with ``rgb`` of the target's size whose LAB L equals the
@@ -301,6 +309,8 @@ def exemplar_colorize(
     settings = ExemplarSettings(strength, temperature, resolution, temporal_weight, layers)
     settings.check()
     B, _, H, W = target.shape
+    if stage is not None:
+        stage(0.0, "encoding references")
     bank = prepare_references(encoder, refs, (H, W), settings)
     small = _matching_size(H, W, resolution)
     logger.info("Exemplar colorize: %d frame(s) %dx%d, %d reference(s), %d key cells, matching at %dx%d",
@@ -310,7 +320,7 @@ def exemplar_colorize(
     for b in range(B):
         if interrupt is not None:
             interrupt()
-        r, memory = colorize_frame(target[b:b + 1], bank, encoder, settings, memory, interrupt)
+        r, memory = colorize_frame(target[b:b + 1], bank, encoder, settings, memory, interrupt, stage)
         outs.append(r.rgb)
         confs.append(r.confidence)
         abs_.append(r.ab)

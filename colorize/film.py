@@ -70,6 +70,7 @@ def colorize_stream(
     per_shot_references: bool = True,
     shots: Sequence[int] | None = None,
     cuts: list[int] | None = None,
+    stage: Callable[[float, str], None] | None = None,
 ) -> Iterator[ExemplarResult]:
     """Colorize ``frames`` (each ``[1, 3, H, W]`` in ``[0, 1]``, all one size) in order.
 
@@ -83,6 +84,7 @@ def colorize_stream(
         strength, temperature, resolution, temporal_weight, layers: as in
             :func:`exemplar.exemplar_colorize` (``temporal_weight`` defaults to 0.5 for films).
         interrupt: called before each frame; raise from it to cancel.
+        stage: optional ``stage(fraction, name)`` progress within each frame (``utils.progress``).
         detect_shots: find shot cuts on the fly (:class:`shots.ShotDetector`); the temporal
             memory resets at each.
         per_shot_references: with several references, each shot uses those that suit its first
@@ -129,7 +131,7 @@ def colorize_stream(
                 while len(banks) > BANK_CACHE:
                     banks.popitem(last=False)
             bank = banks[picked]
-        result, memory = colorize_frame(frame, bank, encoder, settings, memory, interrupt)
+        result, memory = colorize_frame(frame, bank, encoder, settings, memory, interrupt, stage)
         yield result
 
 

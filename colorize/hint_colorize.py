@@ -45,6 +45,7 @@ import torch.nn.functional as F
 
 from ..utils.checks import check_encoder, check_image, check_range, input_error
 from ..utils.color import clamp_ab_to_gamut, lab_to_rgb, merge_l_ab, rgb_to_l, rgb_to_lab
+from ..utils.progress import iteration_ticker
 from .correspond import dense_features, grid_to_pixels
 from .guided import joint_bilateral_upsample, resize_area
 from .hint_sources import Hints
@@ -250,6 +251,7 @@ def hint_colorize(
     solve_pixels: int = DEFAULT_SOLVE_PIXELS,
     progress: Callable[[int], None] | None = None,
     interrupt: Callable[[], None] | None = None,
+    stage: Callable[[float, str], None] | None = None,
 ) -> torch.Tensor:
     """Colorize ``target`` from colour hints (and optionally on top of an exemplar result).
 
@@ -272,6 +274,8 @@ def hint_colorize(
             upsampled with the L guide and refined at full resolution.
         progress: called with 1 after each image of the batch (a ComfyUI progress bar over the
             batch). interrupt: called once per solver iteration; raise from it to cancel.
+        stage: optional ``stage(fraction, name)`` within an image: semantic prior, solver
+            iterations, upsampling, refinement (``utils.progress``).
 
     Returns:
         ``[B, 3, H, W]`` sRGB in ``[0, 1]`` on ``target``'s device whose L equals the target's;
@@ -332,9 +336,11 @@ def hint_colorize(
         bconf = None if base_conf is None else base_conf[b % base_conf.shape[0]][None]
         feats = None
         if encoder is not None and prior_weight > 0 and not hb.is_empty():
+            if stage is not None:
+                stage(0.0, "semantic prior")
             feats = pixel_features(encoder, lb, _scaled((H, W), PRIOR_PIXELS))
         out.append(_solve(lb, hb, bab, bconf, base_weight, prior_weight, feats, smoothness, sigma, solve_pixels,
-                          interrupt))
+                          interrupt, stage))
         if progress is not None:
             progress(1)
     ab = torch.cat(out)
@@ -344,7 +350,8 @@ def hint_colorize(
 
 def _solve(l: torch.Tensor, hints: Hints, base_ab: torch.Tensor | None, base_conf: torch.Tensor | None,
            base_weight: float, prior_weight: float, feats: torch.Tensor | None, smoothness: float,
-           sigma: float, solve_pixels: int, interrupt: Callable[[], None] | None) -> torch.Tensor:
+           sigma: float, solve_pixels: int, interrupt: Callable[[], None] | None,
+           stage: Callable[[float, str], None] | None = None) -> torch.Tensor:
     """ab ``[1, 2, H, W]`` for one image: direct solve, or multi-scale for large images."""
     H, W = l.shape[-2:]
     size = _scaled((H, W), solve_pixels)
@@ -352,14 +359,18 @@ def _solve(l: torch.Tensor, hints: Hints, base_ab: torch.Tensor | None, base_con
     if size == (H, W):
         tw, weight = _soft_terms(l, hints.mask, hints, base_ab, base_conf, base_weight, prior_weight, feats)
         target, weight = _with_hints(tw, weight, hints.ab, hints.mask)
-        return propagate_ab(l, target, weight, affinity=luminance_affinity(l, sigma), **opts)
+        return propagate_ab(l, target, weight, affinity=luminance_affinity(l, sigma),
+                            progress=iteration_ticker(stage, 0.1, 1.0, "solving"), **opts)
     # Working resolution: everything area-resized, hints by their coverage of each pixel.
     l_s = resize_area(l, size)
     ab_h, cover = _resize_hints(hints, size)
     base_s, conf_s = (None if t is None else resize_area(t, size) for t in (base_ab, base_conf))
     tw, weight = _soft_terms(l_s, cover, hints, base_s, conf_s, base_weight, prior_weight, feats)
     target, weight_s = _with_hints(tw, weight, ab_h, cover)
-    ab_s = propagate_ab(l_s, target, weight_s, affinity=luminance_affinity(l_s, sigma), tol=WORKING_TOL, **opts)
+    ab_s = propagate_ab(l_s, target, weight_s, affinity=luminance_affinity(l_s, sigma), tol=WORKING_TOL,
+                        progress=iteration_ticker(stage, 0.1, 0.6, f"solving at {size[1]}x{size[0]}"), **opts)
+    if stage is not None:
+        stage(0.6, "upsampling")
     # Full resolution: joint bilateral upsampling of the solution, then a few multigrid-CG
     # iterations of the full-resolution problem (same soft terms, per-pixel weights rescaled by
     # the area ratio; hints pinned at their own pixels) starting from it.
@@ -368,5 +379,7 @@ def _solve(l: torch.Tensor, hints: Hints, base_ab: torch.Tensor | None, base_con
     tw_f, w_f = (F.interpolate(t, size=(H, W), mode="bilinear", align_corners=False) * ratio for t in (tw, weight))
     free = 1.0 - hints.mask
     target, weight = _with_hints(tw_f * free, w_f * free, hints.ab, hints.mask)
+    if stage is not None:
+        stage(0.8, "refining at full size")
     return propagate_ab(l, target, weight, affinity=luminance_affinity(l, sigma), init=init,
-                        max_iter=REFINE_ITERATIONS, **opts)
+                        max_iter=REFINE_ITERATIONS, progress=iteration_ticker(stage, 0.8, 1.0, "refining"), **opts)

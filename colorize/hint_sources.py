@@ -28,8 +28,8 @@ from ..utils.color import lab_to_rgb, rgb_to_lab
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Hints", "hints_from_image_mask", "hints_from_points", "hints_from_json", "sample_hints",
-           "MASK_THRESHOLD", "DEFAULT_POINT_SIZE"]
+__all__ = ["Hints", "hints_from_image_mask", "painted_hints", "hints_from_points", "hints_from_json", "sample_hints",
+           "MASK_THRESHOLD", "DEFAULT_POINT_SIZE", "COMFY_NO_ALPHA_MASK"]
 
 MASK_THRESHOLD = 0.5  # a mask pixel at or above this is a hint
 DEFAULT_POINT_SIZE = 2
@@ -129,6 +129,40 @@ def hints_from_image_mask(hint_rgb: torch.Tensor, mask: torch.Tensor, allow_empt
     ab = rgb_to_lab(hint_rgb)[:, 1:]
     on = on.expand(b, -1, -1, -1)
     return Hints((ab * on).contiguous(), on.contiguous())
+
+
+# ComfyUI's Load Image returns this empty mask for a file without an alpha channel
+# (nodes.py LoadImage.load_image: ``torch.zeros((64, 64))``).
+COMFY_NO_ALPHA_MASK = (64, 64)
+_PAINT_FIX = ("Right-click the hint Load Image > Open in MaskEditor, paint over the colour strokes you want used, "
+              "and save; or connect a MASK of the same size to hint_mask.")
+
+
+def painted_hints(hint_rgb: torch.Tensor, mask: torch.Tensor, size: tuple[int, int],
+                  other_hints: bool = False) -> Hints:
+    """Hints a user painted (hint image + mask) for an image of ``size`` ``(H, W)``, with errors
+    that say what went wrong in ComfyUI terms.
+
+    An all-black mask is an error unless ``other_hints`` (e.g. points) are given: a hint image
+    loaded without an alpha channel comes with ComfyUI's empty 64x64 mask, and a mask with
+    nothing painted marks no hint either.
+    """
+    check_tensor(hint_rgb, "hint_image", ndim=4, channels=3)
+    check_tensor(mask, "hint_mask", ndim=(3, 4))
+    h, w = hint_rgb.shape[-2:]
+    empty = not bool((mask >= MASK_THRESHOLD).any())
+    if empty and tuple(mask.shape[-2:]) == COMFY_NO_ALPHA_MASK and (h, w) != COMFY_NO_ALPHA_MASK:
+        raise input_error("hint_mask", f"a mask painted on the hint image ({w}x{h}) marking the hint pixels",
+                          "an empty 64x64 mask: the hint image was loaded without an alpha channel (nothing "
+                          "painted in the mask editor), so no pixel is marked as a hint", _PAINT_FIX)
+    if empty and not other_hints:
+        raise input_error("hint_mask", f"at least one white pixel (>= {MASK_THRESHOLD}) marking a hint",
+                          f"an empty {mask.shape[-1]}x{mask.shape[-2]} mask: nothing is painted", _PAINT_FIX)
+    hints = hints_from_image_mask(hint_rgb, mask, allow_empty=True)
+    if hints.size != tuple(size):
+        raise input_error("hint_image", f"the image's size {size[1]}x{size[0]}", f"{w}x{h}",
+                          "Paint the hints on a copy of the photo itself, or resize the hint image.")
+    return hints
 
 
 def _hex_to_rgb(text: Any, where: str) -> tuple[float, float, float]:

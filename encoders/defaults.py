@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_ENCODER = "efficientnet_lite0"
 GUARD_PREFERRED = "dinov2_vits14"
 USES = ("colorize", "guard")
+_WARNED: set[str] = set()  # guard fallback reasons already logged at WARNING in this process
 
 
 def default_encoder(use: str = "colorize", device: torch.device | str | None = None,
@@ -38,8 +39,13 @@ def default_encoder(use: str = "colorize", device: torch.device | str | None = N
             logger.info("Drift guard encoder: %s", GUARD_PREFERRED)
             return enc, f"{GUARD_PREFERRED} (default)"
         except ModelFileNotFoundError as exc:
-            logger.warning("Drift guard uses %s because %s weights were not found: %s", DEFAULT_ENCODER,
-                           GUARD_PREFERRED, exc)
+            if str(exc) not in _WARNED:  # issue 14: the full explanation once per session; the report says it every run
+                _WARNED.add(str(exc))
+                logger.warning("Drift guard uses %s because %s weights were not found: %s", DEFAULT_ENCODER,
+                               GUARD_PREFERRED, exc)
+            else:
+                logger.info("Drift guard uses %s (%s weights not found; see the first warning).", DEFAULT_ENCODER,
+                            GUARD_PREFERRED)
             note = f"{DEFAULT_ENCODER} (fallback: {GUARD_PREFERRED} weights not found)"
             return create_encoder(DEFAULT_ENCODER, device=device, search_dirs=search_dirs), note
     return create_encoder(DEFAULT_ENCODER, device=device, search_dirs=search_dirs), DEFAULT_ENCODER

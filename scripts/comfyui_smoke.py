@@ -2,7 +2,7 @@
 
 Usage (ComfyUI already started with this pack in ``custom_nodes/``)::
 
-    python scripts/comfyui_smoke.py --server http://127.0.0.1:8188 example_workflows/exemplar_colorize.json
+    python scripts/comfyui_smoke.py --server http://127.0.0.1:8188 "example_workflows/1 Colorize a photo from a colour reference.json"
 
 Each UI-format workflow (what File -> Save writes) is converted to the API format with the
 server's own ``/object_info`` (widget order, upload and seed-control widgets), queued with

@@ -18,7 +18,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from semantic_restore.nodes import NODE_CLASS_MAPPINGS
+from semantic_restore.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+from workflow_layout import layout
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
@@ -30,6 +31,7 @@ CORE = {
     "SaveImage": ([("images", "IMAGE", False)], []),
     "PreviewImage": ([("images", "IMAGE", False)], []),
     "MaskToImage": ([("mask", "MASK", False)], [("IMAGE", "IMAGE")]),
+    # Deprecated in ComfyUI 0.33 ("Batch Images"); still used by film_shots for its two references (README: Limitations).
     "ImageBatch": ([("image1", "IMAGE", False), ("image2", "IMAGE", False)], [("IMAGE", "IMAGE")]),
     "CheckpointLoaderSimple": ([], [("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")]),
     "CLIPTextEncode": ([("clip", "CLIP", False)], [("CONDITIONING", "CONDITIONING")]),
@@ -49,8 +51,37 @@ CORE = {
 }
 
 
+# Titles ComfyUI v0.3.64 shows for the core nodes (nodes.py NODE_DISPLAY_NAME_MAPPINGS), for sizing.
+CORE_TITLES = {"LoadImage": "Load Image", "SaveImage": "Save Image", "PreviewImage": "Preview Image",
+               "MaskToImage": "Convert Mask to Image", "CheckpointLoaderSimple": "Load Checkpoint",
+               "CLIPTextEncode": "CLIP Text Encode (Prompt)", "LoadVideo": "Load Video",
+               "GetVideoComponents": "Get Video Components", "CreateVideo": "Create Video", "SaveVideo": "Save Video",
+               "MarkdownNote": "Markdown Note", "PreviewAny": "Preview Any"}
+
+
+# ComfyUI's template browser (frontend 1.27) shows a custom node's example by its FILE NAME, as
+# title and (with - and _ as spaces) as description, in the order the server lists the folder; it
+# reads no title or index file for custom nodes. So the file names are the titles, numbered in the
+# order to try them. Workflows not listed here keep their key as file name.
+TEMPLATE_TITLES = {
+    "exemplar_colorize": "1 Colorize a photo from a colour reference",
+    "hint_colorize": "2 Colorize with painted colour hints",
+    "auto_reference": "3 Pick the best reference automatically",
+    "film_temporal": "4 Colorize a film with steady colours",
+    "hint_evaluation": "5 Score hint colorization against the truth",
+    "dino_upscale": "6 Upscale with the drift guard (SD1.5)",
+    "full_restore": "7 Colorize then upscale a photo (SD1.5)",
+    "film_shots": "4b Colorize a film shot by shot",
+    "diffusion_colorize": "8 Take a diffusion model's colour, keep my photo's luminance (SD1.5)",
+    "reference_from_diffusion": "9 Colorize a film from a diffusion keyframe (SD1.5)",
+}
+
+
 @dataclass
 class N:
+    """A node. ``pos`` is only a hint: ``workflow_layout.layout`` places every node by data flow
+    and uses ``pos[1]`` to order nodes within a column; ``size`` is a minimum."""
+
     id: int
     type: str
     pos: tuple[int, int]
@@ -90,6 +121,16 @@ def _ours_widgets(cls, overrides: dict) -> list:
     return values
 
 
+def _multiline_height(classes: dict) -> dict[str, int]:
+    """Extra height per node type of ours: 70 px per multiline text box."""
+    out = {}
+    for t, cls in classes.items():
+        n = sum(1 for _, e in _spec(cls) if e[0] == "STRING" and len(e) > 1 and e[1].get("multiline"))
+        if n:
+            out[t] = 70 * n
+    return out
+
+
 def build(name: str, nodes: list[N], links: list[tuple[int, str, int, str]], classes: dict) -> dict:
     io = {}
     for n in nodes:
@@ -120,12 +161,13 @@ def build(name: str, nodes: list[N], links: list[tuple[int, str, int, str]], cla
         if n.title:
             node["title"] = n.title
         out_nodes.append(node)
-    return {
+    wf = {
         "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"semantic-restore/{name}")), "revision": 0,
         "last_node_id": max(n.id for n in nodes), "last_link_id": len(link_rows),
         "nodes": out_nodes, "links": link_rows, "groups": [], "config": {},
-        "extra": {"ds": {"scale": 0.9, "offset": [0, 0]}}, "version": 0.4,
+        "extra": {}, "version": 0.4,
     }
+    return layout(wf, {**CORE_TITLES, **NODE_DISPLAY_NAME_MAPPINGS}, _multiline_height(classes))
 
 
 def note(i: int, pos: tuple[int, int], text: str) -> N:
@@ -207,15 +249,13 @@ def workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, str]]]]:
         N(2, "LoadImage", (0, 380), ["candidate_astronaut.jpg", "image"], "Candidate 1", (250, 300)),
         N(3, "LoadImage", (0, 720), ["candidate_chelsea.jpg", "image"], "Candidate 2", (250, 300)),
         N(4, "LoadImage", (0, 1060), ["candidate_rocket.jpg", "image"], "Candidate 3", (250, 300)),
-        N(5, "ImageBatch", (300, 500), [], size=(200, 50)),
-        N(6, "ImageBatch", (300, 800), [], size=(200, 50)),
-        N(7, "SemRestoreLoadEncoder", (300, 250), {}, size=(300, 110)),
+        N(7, "SemRestoreLoadEncoder", (300, 2000), {}, size=(300, 110)),
         N(8, "SemRestoreSelectReference", (560, 400), {"top_k": 1}, size=(300, 110)),
         N(9, "SemRestoreExemplarColorize", (900, 0), {}, size=(340, 230)),
         N(10, "SaveImage", (1280, 0), ["semantic_restore/auto_reference"], size=(400, 400)),
         N(11, "PreviewAny", (900, 400), [], "Ranking", (300, 200)),
-    ], [(2, "IMAGE", 5, "image1"), (3, "IMAGE", 5, "image2"), (5, "IMAGE", 6, "image1"), (4, "IMAGE", 6, "image2"),
-        (1, "IMAGE", 8, "image"), (6, "IMAGE", 8, "candidates"), (7, "encoder", 8, "encoder"),
+    ], [(2, "IMAGE", 8, "candidate_1"), (3, "IMAGE", 8, "candidate_2"), (4, "IMAGE", 8, "candidate_3"),
+        (1, "IMAGE", 8, "image"), (7, "encoder", 8, "encoder"),
         (1, "IMAGE", 9, "image"), (8, "references", 9, "reference"), (7, "encoder", 9, "encoder"),
         (9, "image", 10, "images"), (8, "report", 11, "source")])
     upscale = {"upscale_by": 2.0, "denoise": 0.35, "tile_size": 512, "sampler_name": "dpmpp_2m", "scheduler": "karras"}
@@ -236,7 +276,7 @@ def workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, str]]]]:
         N(1, "LoadImage", (0, 0), ["demo_target_gray.png", "image"], "Black-and-white photo", (300, 330)),
         N(2, "LoadImage", (0, 380), ["demo_reference.jpg", "image"], "Colour reference", (300, 330)),
         N(3, "SemRestoreExemplarColorize", (360, 0), {}, size=(340, 230)),
-        N(4, "CheckpointLoaderSimple", (360, 300), ["v1-5-pruned-emaonly-fp16.safetensors"], size=(315, 100)),
+        N(4, "CheckpointLoaderSimple", (360, 800), ["v1-5-pruned-emaonly-fp16.safetensors"], size=(315, 100)),
         N(5, "CLIPTextEncode", (360, 450), ["a restored colour photograph, sharp, detailed"], "Positive", (315, 120)),
         N(6, "CLIPTextEncode", (360, 620), ["blurry, watermark, oversaturated"], "Negative", (315, 120)),
         N(7, "SemRestoreDinoUpscale", (740, 0), dict(upscale), size=(340, 560)),
@@ -309,13 +349,19 @@ def diffusion_workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, 
     return wf
 
 
+def file_stem(name: str) -> str:
+    """The file name (without .json/.jpg) a workflow is saved under: its template title."""
+    return TEMPLATE_TITLES.get(name, name)
+
+
 def main() -> int:
     classes = NODE_CLASS_MAPPINGS
     out = ROOT / "example_workflows"
     out.mkdir(exist_ok=True)
     for name, (nodes, links) in workflows().items():
         wf = build(name, nodes, links, classes)
-        (out / f"{name}.json").write_text(json.dumps(wf, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        (out / f"{file_stem(name)}.json").write_text(json.dumps(wf, indent=1, ensure_ascii=False) + "\n",
+                                                     encoding="utf-8")
     return 0
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from semantic_restore.encoders import create_encoder
 from semantic_restore.encoders.select import select_references
 from semantic_restore.nodes import SemRestoreLoadEncoder, SemRestoreSelectReference
+from semantic_restore.utils.checks import SemRestoreInputError
 
 
 def _img(a, size=192):
@@ -24,7 +26,7 @@ def test_select_reference_picks_same_scene():
     assert r.order[0] == 2
     assert r.references.shape == (2, 3, 192, 192)
     torch.testing.assert_close(r.references[0], cands[2])
-    assert "candidate 2" in r.report.splitlines()[0]
+    assert "candidate 3" in r.report.splitlines()[0]  # numbered from 1, like the example's titles
 
 
 def test_select_reference_is_colour_blind():
@@ -37,6 +39,40 @@ def test_select_reference_is_colour_blind():
     a = select_references(target, cand, enc).scores
     b = select_references(target, gray_rgb(cand), enc).scores
     torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+
+
+def test_select_reference_keeps_each_candidate_at_its_own_size():
+    """Issue 14: candidates of different sizes are scored and handed on without being stretched."""
+    from skimage import data
+
+    enc = create_encoder("efficientnet_lite0")
+    target = _img(data.chelsea()[:, :250])
+    wide = torch.from_numpy(data.chelsea().copy()).permute(2, 0, 1)[None].float() / 255  # 300x451
+    tall = _img(data.astronaut(), 160)[:, :, :, 20:120]  # 160x100
+    r = select_references(target, [tall, wide], enc, top_k=2, labels=["tall", "wide"])
+    assert r.order == [1, 0] and r.report.splitlines()[0].startswith("#1: wide")
+    assert r.references.shape == (2, 3, 300, 451)
+    torch.testing.assert_close(r.references[0], wide[0])
+    # the second is centre-cropped to 300:451 (100x67 of its 160x100), then resized: not squashed
+    crop = tall[:, :, 46:113, :]
+    want = torch.nn.functional.interpolate(crop, size=(300, 451), mode="bilinear", antialias=True)[0]
+    torch.testing.assert_close(r.references[1], want)
+
+
+def test_select_reference_node_takes_separate_inputs_and_old_batches(fake_comfy):
+    enc = create_encoder("efficientnet_lite0", pretrained=False)
+    torch.manual_seed(0)
+    target = torch.rand(1, 64, 80, 3)
+    small, big = torch.rand(1, 48, 48, 3), torch.rand(1, 96, 64, 3)
+    refs, report, _ = SemRestoreSelectReference().execute(target, top_k=1, encoder=enc, candidate_1=small,
+                                                          candidate_3=target.clone(), candidate_2=big)
+    assert report.splitlines()[0].startswith("#1: candidate_3") and refs.shape == (1, 64, 80, 3)
+    assert sorted(line.split()[1] for line in report.splitlines()) == ["candidate_1", "candidate_2", "candidate_3"]
+    # a saved workflow that connects a batch to `candidates` (positional, as before) still runs
+    refs, report, _ = SemRestoreSelectReference().execute(target, torch.cat([target, target.flip(1)]), 1, encoder=enc)
+    assert "candidates #1" in report and "candidates #2" in report and refs.shape == (1, 64, 80, 3)
+    with pytest.raises(SemRestoreInputError, match="candidate_1, candidate_2"):
+        SemRestoreSelectReference().execute(target, top_k=1, encoder=enc)
 
 
 def test_load_encoder_node(fake_comfy):

@@ -120,7 +120,9 @@ def test_encoder_input_scale_and_bad_scale(chelsea):
     drift_guard(Probe(), src, src, 1.0, scale=1 / UP)
     drift_guard(Probe(), src, src, 1.0, scale=0.1)  # never below 64 px
     drift_guard(Probe(), src.repeat(1, 1, 4, 4), src.repeat(1, 1, 4, 4), 1.0, max_side=512)
-    assert seen == [(176, 176), (64, 64), (512, 512)]
+    # 176, 64 (never below 64 px) and 512 (max_side) px, plus one cell of reflected margin on each side
+    # (issue 14: border cells must see image content, not the network's padding).
+    assert seen == [(176 + 32, 176 + 32), (64 + 32, 64 + 32), (512 + 32, 512 + 32)]
     with pytest.raises(SemRestoreInputError, match="scale"):
         drift_guard(Probe(), src, src, 1.0, scale=1.5)
 

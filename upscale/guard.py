@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ..utils.checks import check_range, check_same_spatial, check_tensor, input_error
+from .feature_grid import crop_to_patches, encoder_stride, grid_input, grid_padding, grid_phase
 
 __all__ = ["DEFAULT_THRESHOLD", "DEFAULT_SOFTNESS", "DEFAULT_EDGE_MARGIN", "GuardResult", "encoder_stride",
            "patch_similarity", "drift_from_similarity", "grow_drift", "patch_map_to_pixels", "apply_guard",
@@ -67,11 +68,6 @@ class GuardResult:
     score: list[float]
 
 
-def encoder_stride(encoder: Any) -> int | None:
-    """The pixel stride of ``encoder``'s default dense layer (``Encoder.stride()``)."""
-    return encoder.stride()
-
-
 def _encoder_input(x: torch.Tensor, max_side: int, stride: int | None, scale: float = 1.0) -> torch.Tensor:
     """Resize by ``scale`` (long side kept within ``[MIN_ENCODER_SIDE, max_side]`` where the tile
     allows) and snap each side to a multiple of the stride."""
@@ -105,9 +101,19 @@ def patch_similarity(encoder: Any, source: torch.Tensor, result: torch.Tensor, m
     check_same_spatial(source, result, "source", "result")
     stride = encoder_stride(encoder)
     device = getattr(encoder, "device", source.device)
-    x = _encoder_input(torch.cat([source, result.to(source)]).float(), max_side, stride, scale).to(device)
+    x = _encoder_input(torch.cat([source, result.to(source)]).float(), max_side, stride, scale)
+    cells = (x.shape[-2] // (stride or 1), x.shape[-1] // (stride or 1))
+    if stride:
+        # Reflection-pad so that every kept cell is centred on its patch and sees image content,
+        # not the network's zero padding (see feature_grid: the top/left blind band of issue 14).
+        cfg = getattr(encoder, "config", None)
+        pad = grid_padding(tuple(x.shape[-2:]), stride, grid_phase(encoder, stride),
+                           multiple=getattr(cfg, "extra", {}).get("pad_to"))
+        x = grid_input(x, pad)
     with torch.inference_mode():
-        feats = encoder.dense(x)
+        feats = encoder.dense(x.to(device))
+    if stride:
+        feats = crop_to_patches(feats, pad, cells)
     feats = F.normalize(feats.float(), dim=1)
     fs, fr = feats.chunk(2)
     if search <= 0:
