@@ -211,8 +211,8 @@ def test_encoder_is_created_once_per_process(monkeypatch):
     monkeypatch.setattr("semantic_restore.encoders.create_encoder", lambda name, **kw: created.append(name) or object())
     cf._encoder.cache_clear()
     try:
-        a = cf.shared_encoder(ColorizeOptions(strength=0.5))
-        b = cf.shared_encoder(ColorizeOptions(strength=0.9, references=("x.png",)))
+        a = cf.shared_encoder(ColorizeOptions(encoder="efficientnet_lite0", strength=0.5))
+        b = cf.shared_encoder(ColorizeOptions(encoder="efficientnet_lite0", strength=0.9, references=("x.png",)))
         assert a is b and created == ["efficientnet_lite0"]
         cf.shared_encoder(ColorizeOptions(encoder="vgg19"))
         assert created == ["efficientnet_lite0", "vgg19"]
