@@ -27,7 +27,7 @@ from .encoders.select import select_references
 from .upscale.encoder_choice import encoder_name
 from .upscale.pipeline import GUIDANCE_MODES, UpscaleSettings, dino_upscale
 from .upscale.preupscale import MAX_UPSCALE, RESAMPLE_METHODS
-from .utils.checks import input_error
+from .utils.checks import check_image, input_error
 from .utils.layout import b1hw_to_mask, bchw_to_image, image_to_bchw, mask_to_b1hw
 from .utils.metrics import color_metrics, format_metrics
 from .utils.progress import ItemProgress
@@ -143,6 +143,7 @@ class SemRestoreSelectReference:
         groups, labels = [], []
         if candidates is not None:
             groups.append(image_to_bchw(candidates, "candidates"))
+            check_image(groups[-1], "candidates", channels=3)
             labels += [f"candidates #{k + 1}" for k in range(groups[-1].shape[0])]
         for k in range(1, CANDIDATE_SLOTS + 1):
             if slots.get(f"candidate_{k}") is not None:

@@ -203,14 +203,6 @@ def _run_trained(args: argparse.Namespace, method: str) -> int:
 
 def _read_hints(args: argparse.Namespace, target, device):
     """The hints of ``--hint-image``/``--hint-mask`` and ``--hints`` (points win)."""
-    from ..colorize import hints_from_image_mask, hints_from_points
-    from .io import read_image, read_json, read_mask
+    from ..media.colorize_file import read_hints
 
-    hints = None
-    if args.hint_image:
-        hint_rgb = read_image(args.hint_image, "hint image").to(device)
-        hints = hints_from_image_mask(hint_rgb, read_mask(args.hint_mask, "hint mask").to(device))
-    if args.hints:
-        points = hints_from_points(read_json(args.hints, "hints"), height=target.shape[-2], width=target.shape[-1])
-        hints = points if hints is None else hints.merge(points)
-    return hints
+    return read_hints(args.hint_image, args.hint_mask, args.hints, tuple(target.shape[-2:]), device)

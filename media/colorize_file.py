@@ -319,9 +319,25 @@ def _colorize_video(src, dst, options, progress, encoder, confidence_dst, interr
                       dst.stat().st_size, fingerprint, audio_copied=info.audio_codec is not None, notes=notes)
 
 
+def read_hints(hint_image: str | None, hint_mask: str | None, points: str | None, size: tuple[int, int],
+               device):
+    """The hints of a painted hint image + mask and/or a points JSON file (points win), or None."""
+    from ..cli.io import read_image, read_json, read_mask
+    from ..colorize import hints_from_image_mask, hints_from_points
+
+    hints = None
+    if hint_image:
+        hint_rgb = read_image(hint_image, "hint image").to(device)
+        hints = hints_from_image_mask(hint_rgb, read_mask(hint_mask, "hint mask").to(device))
+    if points:
+        dots = hints_from_points(read_json(points, "hints"), height=size[0], width=size[1])
+        hints = dots if hints is None else hints.merge(dots)
+    return hints
+
+
 def _colorize_still(src, dst, options, progress, encoder, confidence_dst, interrupt) -> FileReport:
-    from ..cli.io import read_image, read_json, read_mask, write_images
-    from ..colorize import exemplar_colorize, hint_colorize, hints_from_image_mask, hints_from_points
+    from ..cli.io import read_image, write_images
+    from ..colorize import exemplar_colorize, hint_colorize
 
     t0 = time.perf_counter()
     if bool(options.hint_image) != bool(options.hint_mask):
@@ -342,13 +358,7 @@ def _colorize_still(src, dst, options, progress, encoder, confidence_dst, interr
         result = exemplar_colorize(target, [r.to(device) for r in refs], encoder, interrupt=interrupt,
                                    **{k: v for k, v in options.core_options().items() if k != "temporal_weight"})
         rgb, confidence = result.rgb, result.confidence
-    hints = None
-    if options.hint_image:
-        hint_rgb = read_image(options.hint_image, "hint image").to(device)
-        hints = hints_from_image_mask(hint_rgb, read_mask(options.hint_mask, "hint mask").to(device))
-    if options.hints:
-        points = hints_from_points(read_json(options.hints, "hints"), height=target.shape[-2], width=target.shape[-1])
-        hints = points if hints is None else hints.merge(points)
+    hints = read_hints(options.hint_image, options.hint_mask, options.hints, tuple(target.shape[-2:]), device)
     if hints is not None:
         rgb = hint_colorize(target, hints, base_rgb=rgb if refs else None, base_confidence=confidence, encoder=encoder)
     fingerprint = options.fingerprint()

@@ -31,8 +31,6 @@ CORE = {
     "SaveImage": ([("images", "IMAGE", False)], []),
     "PreviewImage": ([("images", "IMAGE", False)], []),
     "MaskToImage": ([("mask", "MASK", False)], [("IMAGE", "IMAGE")]),
-    # Deprecated in ComfyUI 0.33 ("Batch Images"); still used by film_shots for its two references (README: Limitations).
-    "ImageBatch": ([("image1", "IMAGE", False), ("image2", "IMAGE", False)], [("IMAGE", "IMAGE")]),
     "CheckpointLoaderSimple": ([], [("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")]),
     "CLIPTextEncode": ([("clip", "CLIP", False)], [("CONDITIONING", "CONDITIONING")]),
     "LoadVideo": ([], [("VIDEO", "VIDEO")]),
@@ -210,7 +208,8 @@ def workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, str]]]]:
         N(2, "GetVideoComponents", (0, 380), [], size=(220, 70)),
         N(3, "LoadImage", (0, 500), ["film_shots_reference_coffee.jpg", "image"], "Reference, shot 1", (300, 330)),
         N(4, "LoadImage", (0, 880), ["film_shots_reference_chelsea.jpg", "image"], "Reference, shot 2", (300, 330)),
-        N(5, "ImageBatch", (340, 500), [], size=(200, 50)),
+        N(5, "SemRestoreSelectReference", (340, 500), {"top_k": 2}, "Both references (any size, none stretched)",
+          size=(320, 200)),
         N(6, "SemRestoreDetectShots", (340, 0), {}, size=(300, 80)),
         N(7, "PreviewAny", (340, 150), [], "Cut list", (300, 150)),
         N(8, "SemRestoreExemplarColorize", (680, 0), {"temporal_weight": 0.5}, size=(340, 250)),
@@ -220,8 +219,8 @@ def workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, str]]]]:
              "temporal memory at every cut and lets each shot pick the references that suit it (here coffee for "
              "shot 1, the cat for shot 2), exactly as `python -m semantic_restore colorize film.mp4` does. Set the "
              "frame rate of Create Video to your film's (8 here)."),
-    ], [(1, "VIDEO", 2, "video"), (2, "images", 6, "image"), (2, "images", 8, "image"), (3, "IMAGE", 5, "image1"),
-        (4, "IMAGE", 5, "image2"), (5, "IMAGE", 8, "reference"), (6, "shots", 8, "shots"), (6, "cut_list", 7, "source"),
+    ], [(1, "VIDEO", 2, "video"), (2, "images", 6, "image"), (2, "images", 8, "image"), (3, "IMAGE", 5, "candidate_1"),
+        (4, "IMAGE", 5, "candidate_2"), (2, "images", 5, "image"), (5, "references", 8, "reference"), (6, "shots", 8, "shots"), (6, "cut_list", 7, "source"),
         (8, "image", 9, "images"), (9, "VIDEO", 10, "video")])
     wf["hint_colorize"] = ([
         N(1, "LoadImage", (0, 0), ["chelsea_gray.png", "image"], "Black-and-white photo", (300, 330)),

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from semantic_restore.colorize.exemplar import FrameMemory, local_linear_chroma
+from semantic_restore.colorize.exemplar import local_linear_chroma
 from semantic_restore.colorize.guided import detail_guided_upsample
 
 
@@ -35,16 +35,6 @@ def test_flat_cell_gets_its_mean_colour():
     out = local_linear_chroma(l, ab, 8, (1, 1))
     assert out[:, :2].abs().max() < 1e-6
     assert torch.allclose(out[0, 2:, 0, 0], ab.mean((2, 3))[0], atol=1e-5)
-
-
-def test_frame_memory_model():
-    feats = torch.randn(3, 4)
-    ab = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
-    plain = FrameMemory(feats, ab).model()
-    assert torch.equal(plain[:, :2], torch.zeros(3, 2)) and torch.equal(plain[:, 2:], ab)
-    slope, l = torch.tensor([[0.5, -0.5]] * 3), torch.tensor([10.0, 20.0, 30.0])
-    m = FrameMemory(feats, ab, slope, l).model()
-    assert torch.allclose(m[:, :2] * l[:, None] + m[:, 2:], ab)  # the model predicts the mean at the mean L
 
 
 def test_detail_guided_upsample_is_bilinear_without_lost_detail():

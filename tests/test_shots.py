@@ -91,12 +91,13 @@ def test_nodes_match_the_stream(enc, coffee, chelsea, monkeypatch):
     assert shots.cuts == [4] and count == 2 and text.startswith("shot 1: frames 0-3")
     node = nodes.SemRestoreExemplarColorize()
     rgb, conf = node.execute(image, refs.permute(0, 2, 3, 1), 1.0, 0.02, 128, 0.5, shots=shots)
-    stream = list(colorize_stream(list(film.split(1)), enc, refs, temporal_weight=0.5, resolution=128))
+    stream = list(colorize_stream(list(film.split(1)), enc, refs, temporal_weight=0.5, resolution=128,
+                                  temperature=0.02))
     assert torch.allclose(rgb, torch.cat([r.rgb for r in stream]).permute(0, 2, 3, 1).clamp(0, 1), atol=0, rtol=0)
     assert torch.equal(conf, torch.cat([r.confidence for r in stream])[:, 0])
     # without shots: one shot, every reference (the batch path)
     plain, _ = node.execute(image, refs.permute(0, 2, 3, 1), 1.0, 0.02, 128, 0.5)
-    batch = exemplar_colorize(film, refs, enc, temporal_weight=0.5, resolution=128)
+    batch = exemplar_colorize(film, refs, enc, temporal_weight=0.5, resolution=128, temperature=0.02)
     assert torch.equal(plain, batch.rgb.clamp(0, 1).permute(0, 2, 3, 1))
     with pytest.raises(SemRestoreInputError, match="shots"):
         node.execute(image[:6], refs.permute(0, 2, 3, 1), 1.0, 0.02, 128, 0.5, shots=shots)

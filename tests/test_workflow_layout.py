@@ -42,7 +42,15 @@ def _check(layout, wf, titles, min_scale=0.55):
     assert 0 <= (x0 + ox) * s and (x1 + ox) * s <= w and 0 <= (y0 + oy) * s and (y1 + oy) * s <= h
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
+# Known defect (issues 11/13, open): these long pipelines lay out as one row of columns, too wide
+# to read at 1600x900 (scale 0.31-0.45). strict: the test fails as soon as the layout is fixed.
+TOO_WIDE = {"4b Colorize a film shot by shot", "8 Take a diffusion model's colour, keep my photo's luminance (SD1.5)",
+            "9 Colorize a film from a diffusion keyframe (SD1.5)"}
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(
+    strict=True, reason="long pipeline: one row of columns, too wide for 1600x900")) if p.stem in TOO_WIDE else p
+                                  for p in WORKFLOWS], ids=[p.stem for p in WORKFLOWS])
 def test_example_layout_is_clean(scripts, path):
     layout, make = scripts
     _check(layout, json.loads(path.read_text(encoding="utf-8")), {**make.CORE_TITLES,
