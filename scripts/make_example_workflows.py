@@ -85,7 +85,7 @@ class N:
     pos: tuple[int, int]
     widgets: list | dict = field(default_factory=dict)  # list: all values; dict: overrides by name
     title: str | None = None
-    size: tuple[int, int] = (320, 120)
+    size: tuple[int, int] = (0, 0)
 
 
 def _spec(cls) -> list[tuple[str, tuple]]:
@@ -169,7 +169,7 @@ def build(name: str, nodes: list[N], links: list[tuple[int, str, int, str]], cla
 
 
 def note(i: int, pos: tuple[int, int], text: str) -> N:
-    return N(i, "MarkdownNote", pos, [text], title="About this workflow", size=(400, 220))
+    return N(i, "MarkdownNote", pos, [text], title="About this workflow", size=(320, 220))
 
 
 def workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, str]]]]:
@@ -179,7 +179,7 @@ def workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, str]]]]:
         N(1, "LoadImage", (0, 0), ["demo_target_gray.png", "image"], "Black-and-white photo", (300, 330)),
         N(2, "LoadImage", (0, 380), ["demo_reference.jpg", "image"], "Colour reference", (300, 330)),
         N(3, "SemRestoreExemplarColorize", (360, 0), {}, size=(340, 230)),
-        N(4, "SaveImage", (760, 0), ["semantic_restore/colorized"], size=(400, 400)),
+        N(4, "SaveImage", (760, 0), ["semantic_restore/colorized"]),
         N(5, "MaskToImage", (760, 450), [], size=(200, 30)),
         N(6, "PreviewImage", (1000, 450), [], "Match confidence", (300, 300)),
         note(7, (360, 300), "Colorizes a black-and-white photo from a colour photo of a similar scene. Copy "
@@ -194,7 +194,7 @@ def workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, str]]]]:
         N(3, "LoadImage", (0, 500), ["film_reference.jpg", "image"], "Colour reference", (300, 330)),
         N(4, "SemRestoreExemplarColorize", (360, 0), {"temporal_weight": 0.7}, size=(340, 230)),
         N(5, "CreateVideo", (760, 0), [8], size=(270, 80)),
-        N(6, "SaveVideo", (1060, 0), ["video/semantic_restore", "auto", "auto"], size=(400, 400)),
+        N(6, "SaveVideo", (1060, 0), ["video/semantic_restore", "auto", "auto"]),
         N(7, "SemRestoreColorMetrics", (760, 300), [], size=(300, 150)),
         N(8, "PreviewAny", (760, 500), [], "Flicker report", (300, 200)),
         note(9, (360, 300), "Colorizes every frame of a film from one colour reference. `temporal_weight` makes each "
@@ -214,7 +214,7 @@ def workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, str]]]]:
         N(7, "PreviewAny", (340, 150), [], "Cut list", (300, 150)),
         N(8, "SemRestoreExemplarColorize", (680, 0), {"temporal_weight": 0.5}, size=(340, 250)),
         N(9, "CreateVideo", (1060, 0), [8], size=(270, 80)),
-        N(10, "SaveVideo", (1360, 0), ["video/semantic_restore", "auto", "auto"], size=(400, 400)),
+        N(10, "SaveVideo", (1360, 0), ["video/semantic_restore", "auto", "auto"]),
         note(11, (680, 320), "Detect Shots finds the cuts; with `shots` connected, Exemplar Colorize restarts its "
              "temporal memory at every cut and lets each shot pick the references that suit it (here coffee for "
              "shot 1, the cat for shot 2), exactly as `python -m semantic_restore colorize film.mp4` does. Set the "
@@ -227,7 +227,7 @@ def workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, str]]]]:
         N(2, "LoadImage", (0, 380), ["chelsea_hints.png", "image"], "Hints: paint colours, then mask them",
           (300, 330)),
         N(3, "SemRestoreHintColorize", (360, 0), {}, size=(340, 260)),
-        N(4, "SaveImage", (760, 0), ["semantic_restore/hints"], size=(400, 400)),
+        N(4, "SaveImage", (760, 0), ["semantic_restore/hints"]),
         note(5, (360, 330), "Open the second Load Image in the mask editor: paint colour strokes on the photo, then "
              "mask (white) the strokes you painted. Only the masked pixels' colours are used; everything else keeps "
              "the photo's own luminance. You can also type points as JSON in `points`."),
@@ -251,7 +251,7 @@ def workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, str]]]]:
         N(7, "SemRestoreLoadEncoder", (300, 2000), {}, size=(300, 110)),
         N(8, "SemRestoreSelectReference", (560, 400), {"top_k": 1}, size=(300, 110)),
         N(9, "SemRestoreExemplarColorize", (900, 0), {}, size=(340, 230)),
-        N(10, "SaveImage", (1280, 0), ["semantic_restore/auto_reference"], size=(400, 400)),
+        N(10, "SaveImage", (1280, 0), ["semantic_restore/auto_reference"]),
         N(11, "PreviewAny", (900, 400), [], "Ranking", (300, 200)),
     ], [(2, "IMAGE", 8, "candidate_1"), (3, "IMAGE", 8, "candidate_2"), (4, "IMAGE", 8, "candidate_3"),
         (1, "IMAGE", 8, "image"), (7, "encoder", 8, "encoder"),
@@ -264,7 +264,7 @@ def workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, str]]]]:
         N(3, "CLIPTextEncode", (0, 320), ["blurry, watermark, text"], "Negative", (315, 120)),
         N(4, "LoadImage", (0, 490), ["demo_reference.jpg", "image"], "Photo to upscale", (300, 330)),
         N(5, "SemRestoreDinoUpscale", (380, 0), dict(upscale), size=(340, 560)),
-        N(6, "SaveImage", (760, 0), ["semantic_restore/upscaled"], size=(400, 400)),
+        N(6, "SaveImage", (760, 0), ["semantic_restore/upscaled"]),
         N(7, "MaskToImage", (760, 450), [], size=(200, 30)),
         N(8, "PreviewImage", (1000, 450), [], "Where the drift guard acted", (300, 300)),
         N(9, "PreviewAny", (760, 600), [], "Guard report", (300, 200)),
@@ -279,7 +279,7 @@ def workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, str]]]]:
         N(5, "CLIPTextEncode", (360, 450), ["a restored colour photograph, sharp, detailed"], "Positive", (315, 120)),
         N(6, "CLIPTextEncode", (360, 620), ["blurry, watermark, oversaturated"], "Negative", (315, 120)),
         N(7, "SemRestoreDinoUpscale", (740, 0), dict(upscale), size=(340, 560)),
-        N(8, "SaveImage", (1120, 0), ["semantic_restore/restored"], size=(400, 400)),
+        N(8, "SaveImage", (1120, 0), ["semantic_restore/restored"]),
     ], [(1, "IMAGE", 3, "image"), (2, "IMAGE", 3, "reference"), (4, "CLIP", 5, "clip"), (4, "CLIP", 6, "clip"),
         (3, "image", 7, "image"), (4, "MODEL", 7, "model"), (4, "VAE", 7, "vae"), (5, "CONDITIONING", 7, "positive"),
         (6, "CONDITIONING", 7, "negative"), (7, "image", 8, "images")])
@@ -316,7 +316,7 @@ def diffusion_workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, 
         N(2, "CheckpointLoaderSimple", (0, 380), [ckpt], size=(315, 100)),
         *nodes,
         N(9, "SemRestoreTransferChroma", (1080, 0), {}, size=(320, 130)),
-        N(10, "SaveImage", (1440, 0), ["semantic_restore/diffusion_colorized"], size=(400, 400)),
+        N(10, "SaveImage", (1440, 0), ["semantic_restore/diffusion_colorized"]),
         N(11, "MaskToImage", (1080, 200), [], size=(200, 30)),
         N(12, "PreviewImage", (1080, 280), [], "Where the model invented structure", (300, 300)),
         N(13, "PreviewAny", (1440, 450), [], "Transfer report", (300, 160)),
@@ -336,7 +336,7 @@ def diffusion_workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, 
         N(11, "SemRestoreTransferChroma", (1080, 0), {}, size=(320, 130)),
         N(12, "SemRestoreExemplarColorize", (1080, 200), {"temporal_weight": 0.7}, size=(340, 230)),
         N(13, "CreateVideo", (1460, 0), [8], size=(270, 80)),
-        N(14, "SaveVideo", (1460, 130), ["video/semantic_restore", "auto", "auto"], size=(400, 400)),
+        N(14, "SaveVideo", (1460, 130), ["video/semantic_restore", "auto", "auto"]),
         N(15, "PreviewImage", (1080, 480), [], "Colour keyframe", (300, 300)),
         note(16, (0, 780), "Makes one colour keyframe with your diffusion model (img2img of frame 0), locks it onto "
              "the frame's own luminance with Transfer Chroma, then colorizes the whole film from that keyframe with "

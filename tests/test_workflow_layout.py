@@ -23,34 +23,40 @@ def scripts(request):
     mp.undo()
 
 
-def _check(layout, wf, titles, min_scale=0.55):
+def _check(layout, wf, titles, min_scale=None):
     nodes = wf["nodes"]
     assert layout.overlaps(nodes, gap=20) == []
     by_id = {n["id"]: n for n in nodes}
-    for _, src, _, dst, _, _ in wf["links"]:  # wires run left to right
-        assert by_id[src]["pos"][0] + by_id[src]["size"][0] < by_id[dst]["pos"][0]
+    extra = wf["extra"]
+    routed = {e["id"] for e in extra.get("linkExtensions", [])}
+    reroutes = {r["id"]: r for r in extra.get("reroutes", [])}
+    for e in extra.get("linkExtensions", []):  # each reroute of a chain lists the link it carries
+        r = e["parentId"]
+        while r is not None:
+            assert e["id"] in reroutes[r]["linkIds"]
+            r = reroutes[r].get("parentId")
+    for lid, src, _, dst, _, _ in wf["links"]:
+        s, d = by_id[src], by_id[dst]
+        if lid not in routed:  # a direct wire runs left to right
+            assert s["pos"][0] + s["size"][0] < d["pos"][0]
+        else:  # a routed one runs right, or down to a later band, never up a band
+            assert d["pos"][0] > s["pos"][0] + s["size"][0] or d["pos"][1] > s["pos"][1] + s["size"][1]
+    assert layout.hidden_wires(wf) == []  # no wire passes behind a node
     for n in nodes:  # titles are not cut: ~8 px per character plus the title bar's dot and badges
         title = n.get("title") or titles.get(n["type"], n["type"])
         assert n["size"][0] >= 8 * len(title) + 60, (n["type"], title)
         if n["type"] in ("LoadImage", "SaveImage", "PreviewImage"):
             assert n["size"][1] >= 300  # room for the image preview once it renders
-    ds = wf["extra"]["ds"]
-    x0, y0, x1, y1 = layout.bounds(nodes)
+    ds = extra["ds"]
+    x0, y0, x1, y1 = layout.bounds(nodes, [r["pos"] for r in reroutes.values()])
     s, (ox, oy) = ds["scale"], ds["offset"]
-    assert min_scale <= s <= 1.0  # readable
+    # readable: above the zoom where the frontend stops drawing text (LOD), unless told otherwise
+    assert (layout.LOD_SCALE if min_scale is None else min_scale) <= s <= 1.0
     w, h = 1600 - layout.VIEW_CHROME[0], 900 - layout.VIEW_CHROME[1]  # the canvas inside the page
     assert 0 <= (x0 + ox) * s and (x1 + ox) * s <= w and 0 <= (y0 + oy) * s and (y1 + oy) * s <= h
 
 
-# Known defect (issues 11/13, open): these long pipelines lay out as one row of columns, too wide
-# to read at 1600x900 (scale 0.31-0.45). strict: the test fails as soon as the layout is fixed.
-TOO_WIDE = {"4b Colorize a film shot by shot", "8 Take a diffusion model's colour, keep my photo's luminance (SD1.5)",
-            "9 Colorize a film from a diffusion keyframe (SD1.5)"}
-
-
-@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(
-    strict=True, reason="long pipeline: one row of columns, too wide for 1600x900")) if p.stem in TOO_WIDE else p
-                                  for p in WORKFLOWS], ids=[p.stem for p in WORKFLOWS])
+@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
 def test_example_layout_is_clean(scripts, path):
     layout, make = scripts
     _check(layout, json.loads(path.read_text(encoding="utf-8")), {**make.CORE_TITLES,
@@ -78,3 +84,51 @@ def test_a_new_graph_is_laid_out_cleanly(scripts):
               (9, "IMAGE", 10, "images"), (8, "image", 11, "images")]
     wf = make.build("new", nodes, links, make.NODE_CLASS_MAPPINGS)
     _check(layout, wf, {**make.CORE_TITLES, **make.NODE_DISPLAY_NAME_MAPPINGS}, min_scale=0.4)
+
+
+def _chain(make, length):
+    """A long pipeline: a loader, ``length`` steps each also fed by the loader, previews on the way."""
+    N = make.N
+    nodes = [N(1, "LoadImage", (0, 0), ["a.png", "image"], "Black-and-white photo"),
+             make.note(2, (0, 0), "A long pipeline. " * 20)]
+    links, prev = [], (1, "IMAGE")
+    for k in range(length):
+        i = 10 + 2 * k
+        nodes.append(N(i, "SemRestoreTransferChroma", (0, 0), {}, f"Step {k + 1}"))
+        links += [(prev[0], prev[1], i, "image"), (1, "IMAGE", i, "colorized")]
+        if k % 3 == 1:
+            nodes.append(N(i + 1, "PreviewImage", (0, 0), [], f"After step {k + 1}"))
+            links.append((i, "image", i + 1, "images"))
+        prev = (i, "image")
+    nodes.append(N(99, "SaveImage", (0, 0), ["x"]))
+    links.append((prev[0], prev[1], 99, "images"))
+    return nodes, links
+
+
+def test_a_long_chain_wraps_into_bands(scripts):
+    """Issue 14: a chain too long for one row wraps into bands (rows) read top to bottom; wires to a
+    later band go through reroutes along free corridors, none behind a node."""
+    layout, make = scripts
+    nodes, links = _chain(make, 9)
+    wf = make.build("chain", nodes, links, make.NODE_CLASS_MAPPINGS)
+    _check(layout, wf, {**make.CORE_TITLES, **make.NODE_DISPLAY_NAME_MAPPINGS}, min_scale=0.5)  # 14 columns
+    step_y = {n["id"]: n["pos"][1] for n in wf["nodes"] if (n.get("title") or "").startswith("Step")}
+    assert step_y[10 + 2 * 8] > step_y[10]  # wrapped: the last step sits in a lower row than the first
+    assert wf["extra"]["reroutes"]  # the loader's wires to later bands are routed
+    one_row = layout.fit_view([dict(n, pos=[i * 400, 0]) for i, n in enumerate(wf["nodes"])])
+    assert wf["extra"]["ds"]["scale"] > 1.5 * one_row["scale"]
+
+
+def test_hidden_wire_detection(scripts):
+    """The wire check can fail: a node put across a direct wire is reported."""
+    layout, make = scripts
+    nodes, links = _chain(make, 1)
+    wf = make.build("short", nodes, links, make.NODE_CLASS_MAPPINGS)
+    assert layout.hidden_wires(wf) == []
+    direct = [r for r in wf["links"] if r[0] not in {e["id"] for e in wf["extra"].get("linkExtensions", [])}]
+    lid, src, _, dst = direct[0][:4]
+    pts = layout.wire_points(wf)[lid]
+    blocker = next(n for n in wf["nodes"] if n["id"] not in (src, dst))
+    mid = pts[len(pts) // 2]
+    blocker["pos"], blocker["size"] = [mid[0] - 5, mid[1] - 5], [10, 10]
+    assert (lid, blocker["id"]) in layout.hidden_wires(wf)
