@@ -53,7 +53,6 @@ CORRIDOR_PAD = 24  # free space between a band's nodes and the first wire track 
 WRAP_CHOICES = (WRAP_H, 760, 560, 480, 420)  # stack heights tried when wrapping tall columns
 SPLITS_TRIED = 12  # band splits placed per band count (the most balanced ones)
 GOOD_SCALE = 0.6  # a layout shown this large reads well: more bands are not tried
-MAX_SPLINE = 80  # Reroute.maxSplineOffset: how far a curve bends around a reroute
 
 
 def _title(node: dict, display_names: Mapping[str, str]) -> str:
@@ -142,8 +141,8 @@ def _segment(a: tuple[float, float], b: tuple[float, float], step: float = 8) ->
 
 def wire_points(wf: dict) -> dict[int, list[tuple[float, float]]]:
     """For every link id, points along the wire as drawn: the spline for a direct wire; through
-    reroutes, straight runs from point to point (the frontend rounds each corner by at most
-    ``MAX_SPLINE`` / 4 px, inside the gap or corridor the run lies in)."""
+    reroutes, straight runs from point to point (the frontend rounds each corner by ~20 px at
+    most, Reroute.maxSplineOffset 80 / 4, inside the gap or corridor the run lies in)."""
     by_id = {n["id"]: n for n in wf["nodes"]}
     extra = wf.get("extra") or {}
     reroutes = {r["id"]: r for r in extra.get("reroutes") or []}
@@ -387,6 +386,7 @@ def bounds(nodes: list[dict], points: list | None = None) -> tuple[float, float,
 
 
 def reroute_points(wf: dict) -> list:
+    """Positions of the workflow's native reroutes."""
     return [r["pos"] for r in (wf.get("extra") or {}).get("reroutes") or []]
 
 

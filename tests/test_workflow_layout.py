@@ -48,7 +48,7 @@ def _check(layout, wf, titles, min_scale=None):
         if n["type"] in ("LoadImage", "SaveImage", "PreviewImage"):
             assert n["size"][1] >= 300  # room for the image preview once it renders
     ds = extra["ds"]
-    x0, y0, x1, y1 = layout.bounds(nodes, [r["pos"] for r in reroutes.values()])
+    x0, y0, x1, y1 = layout.bounds(nodes, layout.reroute_points(wf))
     s, (ox, oy) = ds["scale"], ds["offset"]
     # readable: above the zoom where the frontend stops drawing text (LOD), unless told otherwise
     assert (layout.LOD_SCALE if min_scale is None else min_scale) <= s <= 1.0
@@ -132,3 +132,19 @@ def test_hidden_wire_detection(scripts):
     mid = pts[len(pts) // 2]
     blocker["pos"], blocker["size"] = [mid[0] - 5, mid[1] - 5], [10, 10]
     assert (lid, blocker["id"]) in layout.hidden_wires(wf)
+
+
+def test_view_keeps_clear_of_the_minimap(scripts):
+    """The frontend's minimap covers the canvas' bottom-right corner: the view avoids it when that
+    still opens the graph readable, else shows the whole graph as large as it can."""
+    layout, _ = scripts
+    nodes = [{"id": 1, "pos": [0, 0], "size": [300, 300]}, {"id": 2, "pos": [1200, 500], "size": [300, 300]}]
+    whole = 0.96 * (1600 - 64) / 1500  # width-bound fit of the whole canvas
+    ds = layout.fit_view(nodes)
+    assert layout.under_minimap(nodes, ds) == []
+    assert layout.LOD_SCALE <= ds["scale"] < whole - 0.05
+    centred = {"scale": round(whole, 3), "offset": [(1536 / whole - 1500) / 2, (768 / whole - 830) / 2 + 30]}
+    assert layout.under_minimap(nodes, centred) == [2]  # what the plain centred fit would hide
+    big = [dict(n, pos=[3 * n["pos"][0], 2 * n["pos"][1]]) for n in nodes]  # clearing it would be unreadable
+    ds = layout.fit_view(big)
+    assert ds["scale"] == round(0.96 * 1536 / 3900, 3)
