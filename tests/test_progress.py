@@ -31,7 +31,8 @@ def test_item_progress_splits_each_item_into_ticks():
     p.stage(0.5, "matching")
     p.item_done()
     assert r.ticks == [25, 74, 1, 50, 50] and sum(r.ticks) == r.total
-    assert r.texts == ["frame 1/2: matching", "frame 1/2: filling", "frame 2/2: matching"]
+    # the last text says it finished (ComfyUI keeps it on the node after the run)
+    assert r.texts == ["frame 1/2: matching", "frame 1/2: filling", "frame 2/2: matching", "done (2 frames)"]
 
 
 def test_iteration_ticker_approaches_its_end():

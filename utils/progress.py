@@ -64,6 +64,10 @@ class ItemProgress:
         """``n`` more items are finished (the ``progress(n)`` of the core functions)."""
         self._item += n
         self._move_to(self._item * TICKS_PER_ITEM)
+        if self._text is not None and self._item >= self.items and self._shown != "done":
+            # ComfyUI keeps the last text on the node: say it finished, not "solving (iteration 10)"
+            self._shown = "done"
+            self._text(f"done ({self.items} {self._noun}{'s' if self.items > 1 else ''})")
 
 
 def iteration_ticker(stage: Callable[[float, str], None] | None, start: float, end: float,
