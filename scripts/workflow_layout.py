@@ -41,6 +41,7 @@ MINIMAP = (1235, 555, 1499, 768)
 # Below this scale the frontend draws nodes without any text (LiteGraph.Canvas.MinFontSizeForLOD
 # 8 px / NODE_TEXT_SIZE 14 px = 0.571 at device pixel ratio 1): a layout must open above it.
 LOD_SCALE = 0.58
+MINIMAP_COST = 0.06  # how much smaller a layout partly under the minimap counts when choosing one
 
 # Extra height for what a node shows besides its slots and widgets (ComfyUI core node types).
 MEDIA_H = {"LoadImage": 300, "SaveImage": 320, "PreviewImage": 320, "LoadVideo": 260, "SaveVideo": 280,
@@ -179,7 +180,9 @@ def layout(wf: dict, display_names: Mapping[str, str], extra_h: Mapping[str, int
     returns ``wf``. A node's existing ``size`` is kept as a minimum; its ``pos[1]`` orders nodes
     within a column. Band counts are tried from one up, each with every stack height in
     ``WRAP_CHOICES``; the first band count whose best layout shows at ``GOOD_SCALE`` or more wins
-    (else the largest of all), and within it the layout shown largest (ties: taller stacks)."""
+    (else the largest of all), and within it the layout shown largest (ties: taller stacks); one
+    above ``LOD_SCALE`` always beats one below, and one the minimap covers counts ``MINIMAP_COST``
+    smaller."""
     nodes, links = wf["nodes"], wf["links"]
     for n in nodes:
         n["size"] = [max(a, b) for a, b in zip(node_size(n, display_names, extra_h), n.get("size") or [0, 0])]
@@ -191,10 +194,13 @@ def layout(wf: dict, display_names: Mapping[str, str], extra_h: Mapping[str, int
         for wrap_h in WRAP_CHOICES:
             for bands in _band_splits(columns, k, nodes, col, wrap_h):
                 placed = _place(nodes, links, col, hint, bands, wrap_h)
-                scale = fit_view(placed["nodes"], points=placed["points"])["scale"]
-                if best is None or scale > best[0] + 1e-3:
-                    best = (scale, placed)
-        if best[0] >= GOOD_SCALE:  # readable: fewer bands and taller stacks read more easily
+                ds = fit_view(placed["nodes"], points=placed["points"])
+                # a view the minimap covers part of counts as smaller (the last outputs sit there)
+                score = (ds["scale"] >= LOD_SCALE,
+                         ds["scale"] - MINIMAP_COST * bool(under_minimap(placed["nodes"], ds, placed["points"])))
+                if best is None or score > (best[0][0], best[0][1] + 1e-3):
+                    best = (score, placed)
+        if best[0][1] >= GOOD_SCALE:  # readable: fewer bands and taller stacks read more easily
             break
     placed = best[1]
     for n, p in zip(nodes, placed["nodes"]):
