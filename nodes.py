@@ -48,15 +48,17 @@ def _default_encoder(in_comfyui: bool) -> bridge.EncoderHandle:
 
 
 def resolve_encoder(encoder=None):
-    """The plain encoder the core takes, loaded through ComfyUI's model management: from Load
-    Encoder's handle, an Encoder object (Python callers), or the default when none is connected."""
+    """The plain encoder the core takes: Load Encoder's handle and the cached default (none
+    connected) are loaded through ComfyUI's model management; an Encoder object made for one call
+    (Python callers, the upscaler's guard default) is moved to ComfyUI's device directly. (A
+    ModelPatcher made for it would be dropped while the encoder still runs: ComfyUI then logs
+    "memory leak with model TimmCnnEncoder" and runs a full garbage collection at every later model
+    load, as seen in a real ComfyUI page run of the upscale workflow.)"""
     if encoder is None:
-        handle = _default_encoder(bridge.available())
-    elif isinstance(encoder, bridge.EncoderHandle):
-        handle = encoder
-    else:
-        handle = bridge.encoder_handle(encoder)
-    return bridge.use_encoder(handle)
+        return bridge.use_encoder(_default_encoder(bridge.available()))
+    if isinstance(encoder, bridge.EncoderHandle):
+        return bridge.use_encoder(encoder)
+    return encoder.to(bridge.torch_device())
 
 
 # --- encoders ----------------------------------------------------------------------------------
@@ -419,7 +421,7 @@ def _guard_encoder(encoder, dino_strength: float):
     if encoder is None:
         encoder, name = default_encoder("guard", bridge.torch_device(),
                                         bridge.model_search_dirs("semantic_restore", "clip_vision"))
-    # Loaded through ComfyUI's model management (resolve_encoder -> comfy_bridge.use_encoder).
+    # Load Encoder's handle goes through ComfyUI's model management (resolve_encoder).
     enc = resolve_encoder(encoder)
     return enc, name or encoder_name(enc)
 

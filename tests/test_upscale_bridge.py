@@ -251,6 +251,14 @@ def test_node_connected_encoder_is_loaded_only_when_used(fake_comfy, chelsea):
     assert mm.LOADED == [] and "guidance: off" in report  # guard off: the encoder is not even loaded
     node, args = node_inputs(image, encoder=enc, dino_strength=0.5)
     out, mask, report = node.execute(**args)
-    assert [p.model for p in mm.LOADED] == [enc]  # through ComfyUI's model management
+    # a plain Encoder is made for this call: moved to the device, no ModelPatcher that would be dropped while
+    # it runs (ComfyUI's "memory leak" warning and full gc at every model load); Load Encoder's handle is loaded
+    assert mm.LOADED == []
+    from semantic_restore.nodes import SemRestoreLoadEncoder
+
+    (handle,) = SemRestoreLoadEncoder().execute("efficientnet_lite0", "fp32", "auto")
+    node, args = node_inputs(image, encoder=handle, dino_strength=0.5)
+    node.execute(**args)
+    assert [p.model for p in mm.LOADED] == [handle.encoder]  # through ComfyUI's model management
     assert "encoder: efficientnet_lite0" in report and "fallback" not in report
     assert out.shape == (1, 144, 192, 3) and mask.shape == (1, 144, 192)
