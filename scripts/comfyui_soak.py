@@ -256,6 +256,14 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def interrupt(server: str, prompt_id: str) -> None:
+    """POST /interrupt for one prompt (the reply has no body)."""
+    req = urllib.request.Request(server + "/interrupt", data=json.dumps({"prompt_id": prompt_id}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        r.read()
+
+
 def wait(server: str, pid: str, timeout: float, interrupt_after: float | None = None) -> tuple[dict, float]:
     t0, started, sent = time.time(), None, False
     while time.time() - t0 < timeout:
@@ -263,7 +271,7 @@ def wait(server: str, pid: str, timeout: float, interrupt_after: float | None = 
             if started is None and any(item[1] == pid for item in _get(server, "/queue")["queue_running"]):
                 started = time.time()
             if started is not None and time.time() - started >= interrupt_after:
-                _post(server, "/interrupt", {"prompt_id": pid})
+                interrupt(server, pid)
                 sent = True
         hist = _get(server, f"/history/{pid}")
         if pid in hist:
