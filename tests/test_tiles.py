@@ -111,3 +111,30 @@ def test_bad_types():
         plan_tiles(100, 100, 64.0, 8, 8)  # type: ignore[arg-type]
     with pytest.raises(SemRestoreInputError):
         plan_tiles(0, 100, 64, 8, 8)
+
+
+@pytest.mark.parametrize("h,w", [(45, 43), (48, 43), (45, 48), (48, 48)])
+def test_pad_to_canvas_replicates_the_last_row_and_column(h, w):
+    plan = plan_tiles(h, w, 48, 16, 8)  # one 48x48 tile: pads rows, columns, both or nothing
+    x = torch.rand(1, 2, h, w, generator=torch.Generator().manual_seed(1))
+    out = pad_to_canvas(x, plan)
+    assert out.shape == (1, 2, 48, 48)
+    assert torch.equal(out[..., :h, :w], x)
+    assert torch.equal(out[..., h:, :w], x[..., -1:, :].expand(1, 2, 48 - h, w))
+    assert torch.equal(out[..., :h, w:], x[..., :, -1:].expand(1, 2, h, 48 - w))
+    assert bool((out[..., h:, w:] == x[..., -1, -1][..., None, None]).all())
+
+
+def test_blender_error_names_both_shapes():
+    plan = plan_tiles(64, 64, 32, 8, 8)
+    with pytest.raises(SemRestoreInputError) as err:
+        Blender(plan, 1, 3).add(plan.tiles[0], torch.zeros(1, 3, 16, 16))
+    assert str(err.value).startswith("tile: expected shape (1, 3, 32, 32), got (1, 3, 16, 16). The VAE returned")
+
+
+def test_weights_and_canvas_take_the_asked_dtype():
+    plan = plan_tiles(50, 70, 32, 8, 8)
+    assert tile_weight(plan, plan.tiles[0]).dtype == torch.float32  # the default, from float64 ramps
+    assert Blender(plan, 1, 3).weight(plan.tiles[0]).dtype == torch.float32
+    b64 = Blender(plan, 1, 3, dtype=torch.float64)
+    assert b64.canvas.dtype == torch.float64 and b64.weight(plan.tiles[1]).dtype == torch.float64
