@@ -138,3 +138,38 @@ def test_weights_and_canvas_take_the_asked_dtype():
     assert Blender(plan, 1, 3).weight(plan.tiles[0]).dtype == torch.float32
     b64 = Blender(plan, 1, 3, dtype=torch.float64)
     assert b64.canvas.dtype == torch.float64 and b64.weight(plan.tiles[1]).dtype == torch.float64
+
+
+def test_axis_weights_are_the_linear_ramps_of_the_overlaps():
+    # Three tiles of 100 px at 0, 50 and 110 on a 210 px axis: overlaps of 50 and 40 px. The
+    # expected weights are written from the definition (a pixel at distance d into an overlap of
+    # `ov` px gets (d + 0.5) / ov from the tile it enters, the rest from the one it leaves).
+    w = axis_weights((0, 50, 110), 100, 210)
+    assert all(x.dtype == torch.float64 for x in w)
+    ramp50 = (torch.arange(50, dtype=torch.float64) + 0.5) / 50
+    ramp40 = (torch.arange(40, dtype=torch.float64) + 0.5) / 40
+    ones = lambda n: torch.ones(n, dtype=torch.float64)  # noqa: E731
+    torch.testing.assert_close(w[0], torch.cat([ones(50), ramp50.flip(0)]), rtol=0, atol=1e-12)
+    torch.testing.assert_close(w[1], torch.cat([ramp50, ones(10), ramp40.flip(0)]), rtol=0, atol=1e-12)
+    torch.testing.assert_close(w[2], torch.cat([ramp40, ones(60)]), rtol=0, atol=1e-12)
+    assert axis_weights((0,), 64, 64)[0].dtype == torch.float64  # one tile: no ramp, still float64
+
+
+def test_default_latent_factor_is_8():
+    plan = plan_tiles(77, 101, 512, 64)
+    assert (plan.factor, plan.tile_h, plan.tile_w) == (8, 80, 104)
+
+
+@pytest.mark.parametrize("call,start", [
+    (lambda: plan_tiles(100.0, 100, 64, 8), "height: expected a int"),  # type: ignore[arg-type]
+    (lambda: plan_tiles(100, 100.0, 64, 8), "width: expected a int"),  # type: ignore[arg-type]
+    (lambda: plan_tiles(100, 100, 64.0, 8), "tile_size: expected a int"),  # type: ignore[arg-type]
+    (lambda: plan_tiles(100, 100, 64, 8.0), "tile_overlap: expected a int"),  # type: ignore[arg-type]
+    (lambda: plan_tiles(100, 100, 64, 8, 8.0), "factor: expected a int"),  # type: ignore[arg-type]
+    (lambda: plan_tiles(0, 100, 64, 8), "image: expected at least 1x1 pixels, got 100x0."),
+    (lambda: axis_starts(10, 64, 8), "length: expected at least one tile (64), got 10. Pad the image"),
+])
+def test_errors_name_the_argument(call, start):
+    with pytest.raises((SemRestoreInputError, SemRestoreTypeError)) as err:
+        call()
+    assert str(err.value).startswith(start)
