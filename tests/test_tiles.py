@@ -157,7 +157,12 @@ def test_axis_weights_are_the_linear_ramps_of_the_overlaps():
 
 def test_default_latent_factor_is_8():
     plan = plan_tiles(77, 101, 512, 64)
-    assert (plan.factor, plan.tile_h, plan.tile_w) == (8, 80, 104)
+    assert (plan.factor, plan.tile_h, plan.tile_w, plan.overlap) == (8, 80, 104, 64)
+
+
+def test_smallest_allowed_factor_and_tile():
+    assert len(plan_tiles(5, 7, 3, 1, factor=1)) == 6  # factor 1 and tile_size == factor are allowed
+    assert (plan_tiles(8, 8, 8, 0, 8).tile_h, plan_tiles(8, 8, 8, 4, 8).tile_w) == (8, 8)
 
 
 @pytest.mark.parametrize("call,start", [
@@ -168,6 +173,11 @@ def test_default_latent_factor_is_8():
     (lambda: plan_tiles(100, 100, 64, 8, 8.0), "factor: expected a int"),  # type: ignore[arg-type]
     (lambda: plan_tiles(0, 100, 64, 8), "image: expected at least 1x1 pixels, got 100x0."),
     (lambda: axis_starts(10, 64, 8), "length: expected at least one tile (64), got 10. Pad the image"),
+    (lambda: plan_tiles(100, 100, 64, 8, 0), "factor: expected a latent factor >= 1, got 0."),
+    (lambda: plan_tiles(100, 100, 7, 0, 8), "tile_size: expected at least the latent factor (8 pixels), got 7."),
+    (lambda: plan_tiles(100, 100, 64, -1), "tile_overlap: expected a value >= 0, got -1."),
+    (lambda: plan_tiles(100, 100, 65, 33), "tile_overlap: expected at most half of tile_size (32), got 33. Lower "
+                                           "tile_overlap or raise tile_size"),
 ])
 def test_errors_name_the_argument(call, start):
     with pytest.raises((SemRestoreInputError, SemRestoreTypeError)) as err:
