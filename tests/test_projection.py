@@ -40,8 +40,8 @@ def test_resample_same_size_is_the_input():
 
 
 def test_resample_to_a_multiple_stride_averages_cells():
-    x = torch.arange(16.0).view(1, 1, 4, 4)
-    expected = torch.tensor([[[[2.5, 4.5], [10.5, 12.5]]]])  # means of the 2x2 blocks
+    x = (torch.arange(16.0) ** 2).view(1, 1, 4, 4)  # not linear, so a bilinear resize would differ
+    expected = torch.tensor([[[[10.5, 24.5], [114.5, 160.5]]]])  # means of the 2x2 blocks
     torch.testing.assert_close(resample_to_stride(x, (2, 2), 4, 8), expected)
 
 
@@ -52,3 +52,6 @@ def test_resample_finer_or_non_multiple_is_bilinear_on_cell_centres():
     x3 = torch.tensor([[[[0.0, 3.0, 6.0]]]])
     # stride 4 -> 6 is coarser but not a multiple: bilinear at 0.25 and 1.75 cells, not 2-cell means
     torch.testing.assert_close(resample_to_stride(x3, (1, 2), 4, 6), torch.tensor([[[[0.75, 5.25]]]]))
+    x4 = torch.tensor([[[[0.0, 3.0, 6.0, 9.0]]]])
+    # same stride, another size (rounding of an odd image): bilinear at 1/6, 3/2 and 17/6 cells
+    torch.testing.assert_close(resample_to_stride(x4, (1, 3), 4, 4), torch.tensor([[[[0.5, 4.5, 8.5]]]]))
