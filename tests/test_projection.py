@@ -43,6 +43,8 @@ def test_resample_to_a_multiple_stride_averages_cells():
     x = (torch.arange(16.0) ** 2).view(1, 1, 4, 4)  # not linear, so a bilinear resize would differ
     expected = torch.tensor([[[[10.5, 24.5], [114.5, 160.5]]]])  # means of the 2x2 blocks
     torch.testing.assert_close(resample_to_stride(x, (2, 2), 4, 8), expected)
+    # 4x coarser: the mean of all 16 (bilinear would take only the 4 centre cells: 60.5)
+    torch.testing.assert_close(resample_to_stride(x, (1, 1), 4, 16), torch.tensor([[[[77.5]]]]))
 
 
 def test_resample_finer_or_non_multiple_is_bilinear_on_cell_centres():
