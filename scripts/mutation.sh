@@ -40,8 +40,8 @@ for line in sys.stdin:
 total = collections.Counter()
 for mod, c in sorted(counts.items()):
     total.update(c)
-    checked = c["killed"] + c["survived"] + c["timeout"]
-    print(f"{mod}: {dict(c)}; killed+timeout {c[\"killed\"] + c[\"timeout\"]}/{checked}")
-checked = total["killed"] + total["survived"] + total["timeout"]
-print(f"total: {dict(total)}; kill rate {(total[\"killed\"] + total[\"timeout\"]) / max(checked, 1):.1%}")
+    dead, tested = c["killed"] + c["timeout"], c["killed"] + c["survived"] + c["timeout"]
+    print(mod, dict(c), "kill rate %.1f %%" % (100 * dead / max(tested, 1)))
+dead, tested = total["killed"] + total["timeout"], total["killed"] + total["survived"] + total["timeout"]
+print("total", dict(total), "kill rate %.1f %%" % (100 * dead / max(tested, 1)))
 '
