@@ -42,6 +42,21 @@ def test_ciede2000_matches_skimage():
     np.testing.assert_allclose(ours, ref, atol=1e-4)
 
 
+def test_ciede2000_matches_skimage_across_the_hue_wrap():
+    # Pairs whose hues are more than 180 deg apart, with the mean hue (taken the short way round)
+    # near 275 deg where CIEDE2000's rotation term R_T peaks, and unequal chroma so that R_T
+    # counts: random nearby pairs almost never reach this branch of the mean-hue formula.
+    g = np.random.default_rng(1)
+    h1 = np.deg2rad(g.uniform(0, 40, 400))
+    h2 = h1 + np.deg2rad(g.uniform(181, 215, 400))
+    c1, c2 = g.uniform(20, 80, 400), g.uniform(20, 80, 400)
+    lab1 = np.stack([g.uniform(20, 80, 400), c1 * np.cos(h1), c1 * np.sin(h1)], -1)
+    lab2 = np.stack([g.uniform(20, 80, 400), c2 * np.cos(h2), c2 * np.sin(h2)], -1)
+    ref = skcolor.deltaE_ciede2000(lab1, lab2)
+    ours = delta_e2000_map(torch.from_numpy(lab1.T[:, None, :]), torch.from_numpy(lab2.T[:, None, :]))[0].numpy()
+    np.testing.assert_allclose(ours, ref, atol=1e-4)
+
+
 def test_ciede2000_sharma_pair():
     # Sharma et al. (2005) test data, pair 1: dE00 = 2.0425
     l1 = torch.tensor([50.0, 2.6772, -79.7751]).view(3, 1, 1)

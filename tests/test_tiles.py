@@ -111,3 +111,75 @@ def test_bad_types():
         plan_tiles(100, 100, 64.0, 8, 8)  # type: ignore[arg-type]
     with pytest.raises(SemRestoreInputError):
         plan_tiles(0, 100, 64, 8, 8)
+
+
+@pytest.mark.parametrize("h,w", [(45, 43), (48, 43), (45, 48), (48, 48)])
+def test_pad_to_canvas_replicates_the_last_row_and_column(h, w):
+    plan = plan_tiles(h, w, 48, 16, 8)  # one 48x48 tile: pads rows, columns, both or nothing
+    x = torch.rand(1, 2, h, w, generator=torch.Generator().manual_seed(1))
+    out = pad_to_canvas(x, plan)
+    assert out.shape == (1, 2, 48, 48)
+    assert torch.equal(out[..., :h, :w], x)
+    assert torch.equal(out[..., h:, :w], x[..., -1:, :].expand(1, 2, 48 - h, w))
+    assert torch.equal(out[..., :h, w:], x[..., :, -1:].expand(1, 2, h, 48 - w))
+    assert bool((out[..., h:, w:] == x[..., -1, -1][..., None, None]).all())
+
+
+def test_blender_error_names_both_shapes():
+    plan = plan_tiles(64, 64, 32, 8, 8)
+    with pytest.raises(SemRestoreInputError) as err:
+        Blender(plan, 1, 3).add(plan.tiles[0], torch.zeros(1, 3, 16, 16))
+    assert str(err.value).startswith("tile: expected shape (1, 3, 32, 32), got (1, 3, 16, 16). The VAE returned")
+
+
+def test_weights_and_canvas_take_the_asked_dtype():
+    plan = plan_tiles(50, 70, 32, 8, 8)
+    assert tile_weight(plan, plan.tiles[0]).dtype == torch.float32  # the default, from float64 ramps
+    assert Blender(plan, 1, 3).weight(plan.tiles[0]).dtype == torch.float32
+    b64 = Blender(plan, 1, 3, dtype=torch.float64)
+    assert b64.canvas.dtype == torch.float64 and b64.weight(plan.tiles[1]).dtype == torch.float64
+
+
+def test_axis_weights_are_the_linear_ramps_of_the_overlaps():
+    # Three tiles of 100 px at 0, 50 and 110 on a 210 px axis: overlaps of 50 and 40 px. The
+    # expected weights are written from the definition (a pixel at distance d into an overlap of
+    # `ov` px gets (d + 0.5) / ov from the tile it enters, the rest from the one it leaves).
+    w = axis_weights((0, 50, 110), 100, 210)
+    assert all(x.dtype == torch.float64 for x in w)
+    ramp50 = (torch.arange(50, dtype=torch.float64) + 0.5) / 50
+    ramp40 = (torch.arange(40, dtype=torch.float64) + 0.5) / 40
+    ones = lambda n: torch.ones(n, dtype=torch.float64)  # noqa: E731
+    torch.testing.assert_close(w[0], torch.cat([ones(50), ramp50.flip(0)]), rtol=0, atol=1e-12)
+    torch.testing.assert_close(w[1], torch.cat([ramp50, ones(10), ramp40.flip(0)]), rtol=0, atol=1e-12)
+    torch.testing.assert_close(w[2], torch.cat([ramp40, ones(60)]), rtol=0, atol=1e-12)
+    assert axis_weights((0,), 64, 64)[0].dtype == torch.float64  # one tile: no ramp, still float64
+
+
+def test_default_latent_factor_is_8():
+    plan = plan_tiles(77, 101, 512, 64)
+    assert (plan.factor, plan.tile_h, plan.tile_w, plan.overlap) == (8, 80, 104, 64)
+
+
+def test_smallest_allowed_factor_and_tile():
+    assert len(plan_tiles(5, 7, 3, 1, factor=1)) == 6  # factor 1 and tile_size == factor are allowed
+    assert (plan_tiles(8, 8, 8, 0, 8).tile_h, plan_tiles(8, 8, 8, 4, 8).tile_w) == (8, 8)
+
+
+@pytest.mark.parametrize("call,start", [
+    (lambda: plan_tiles(100.0, 100, 64, 8), "height: expected a int"),  # type: ignore[arg-type]
+    (lambda: plan_tiles(100, 100.0, 64, 8), "width: expected a int"),  # type: ignore[arg-type]
+    (lambda: plan_tiles(100, 100, 64.0, 8), "tile_size: expected a int"),  # type: ignore[arg-type]
+    (lambda: plan_tiles(100, 100, 64, 8.0), "tile_overlap: expected a int"),  # type: ignore[arg-type]
+    (lambda: plan_tiles(100, 100, 64, 8, 8.0), "factor: expected a int"),  # type: ignore[arg-type]
+    (lambda: plan_tiles(0, 100, 64, 8), "image: expected at least 1x1 pixels, got 100x0."),
+    (lambda: axis_starts(10, 64, 8), "length: expected at least one tile (64), got 10. Pad the image"),
+    (lambda: plan_tiles(100, 100, 64, 8, 0), "factor: expected a latent factor >= 1, got 0."),
+    (lambda: plan_tiles(100, 100, 7, 0, 8), "tile_size: expected at least the latent factor (8 pixels), got 7."),
+    (lambda: plan_tiles(100, 100, 64, -1), "tile_overlap: expected a value >= 0, got -1."),
+    (lambda: plan_tiles(100, 100, 65, 33), "tile_overlap: expected at most half of tile_size (32), got 33. Lower "
+                                           "tile_overlap or raise tile_size"),
+])
+def test_errors_name_the_argument(call, start):
+    with pytest.raises((SemRestoreInputError, SemRestoreTypeError)) as err:
+        call()
+    assert str(err.value).startswith(start)
