@@ -2,6 +2,7 @@
 
     python -m semantic_restore bench paired --baseline /path/to/old/checkout [--runs 5] -- exemplar --speed
     python -m semantic_restore bench paired --baseline /path/to/old/checkout --code "PYTHON CODE"
+    python -m semantic_restore bench paired --baseline /path/to/old/checkout --preset exemplar-1mp
 
 ``--baseline`` is a checkout of the package at the baseline commit (e.g. ``git worktree add
 /tmp/base 278d5e3``). Each run is a fresh ``python -m semantic_restore bench ARGS...`` process
@@ -24,6 +25,26 @@ import tempfile
 
 import semantic_restore
 
+# ``--preset exemplar-1mp``: one 1024x1024 exemplar colorization (coffee from coffee), after a
+# warm-up, timed in wall and process CPU seconds; it uses only functions that the baseline of
+# issue 13 (278d5e3) already had, so the same code runs against both checkouts.
+PRESETS = {"exemplar-1mp": """
+import time, torch
+torch.set_grad_enabled(False)
+from skimage import data
+from semantic_restore.bench.exemplar import _resize, to_tensor
+from semantic_restore.colorize.exemplar import exemplar_colorize
+from semantic_restore.encoders import create_encoder
+enc = create_encoder('efficientnet_lite0')
+ref = to_tensor(data.coffee())
+target = _resize(to_tensor(data.coffee()), 1024, 1024)
+exemplar_colorize(target[..., :64, :64], ref, enc)
+t0, c0 = time.perf_counter(), time.process_time()
+exemplar_colorize(target, ref, enc)
+print(f"| 1024x1024 wall | {time.perf_counter() - t0:.2f} |")
+print(f"| 1024x1024 cpu | {time.process_time() - c0:.2f} |")
+"""}
+
 ROW = re.compile(r"^\|\s*([^|]+?)\s*\|\s*([0-9]+(?:\.[0-9]+)?)\s*\|\s*$")
 
 
@@ -44,12 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baseline", required=True, help="a checkout of the package at the baseline commit")
     p.add_argument("--runs", type=int, default=5, help="pairs of runs (default: %(default)s)")
     p.add_argument("--code", help="Python code to run in each process instead of a bench")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="a named --code (see PRESETS)")
     p.add_argument("args", nargs=argparse.REMAINDER, help="the bench and its arguments, after --")
     a = p.parse_args(argv)
     args = a.args[1:] if a.args[:1] == ["--"] else a.args
-    if not args and not a.code:
+    code = PRESETS[a.preset] if a.preset else a.code
+    if not args and not code:
         p.error("name the bench to time after --, e.g. -- exemplar --speed, or give --code")
-    cmd = ["-c", a.code] if a.code else ["-m", "semantic_restore", "bench", *args]
+    cmd = ["-c", code] if code else ["-m", "semantic_restore", "bench", *args]
     ours_pkg = os.path.dirname(os.path.realpath(semantic_restore.__file__))
     with tempfile.TemporaryDirectory() as ours, tempfile.TemporaryDirectory() as base:
         os.symlink(ours_pkg, os.path.join(ours, "semantic_restore"))
