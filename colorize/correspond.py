@@ -24,7 +24,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..upscale.feature_grid import cell_at, grid_input, grid_padding, grid_phase, patch_centre
+from ..encoders.feature_grid import cell_at, grid_input, grid_padding, grid_phase, patch_centre
 from ..utils.checks import check_range, check_tensor, input_error
 from ..utils.color import l_to_gray_rgb
 
@@ -153,7 +153,7 @@ def dense_features(
     if fine:
         # Reflection padding (image content, not the network's zero padding, under the border cells)
         # by one coarsest cell plus the shift that puts the finest layer's cells on patch centres;
-        # every layer is then read where its cells really sit (see upscale.feature_grid, issue 14).
+        # every layer is then read where its cells really sit (see encoders.feature_grid, issue 14).
         coarse = max(known.values())
         pad = grid_padding((H, W), fine, grid_phase(encoder, fine), margin=-(-coarse // fine),
                            multiple=math.lcm(coarse, getattr(cfg, "extra", {}).get("pad_to") or coarse))
