@@ -63,6 +63,7 @@ def _run(parent: str, cmd: list[str]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench paired", description=__doc__.splitlines()[0])
     p.add_argument("--baseline", required=True, help="a checkout of the package at the baseline commit")
+    p.add_argument("--checkout", help="the checkout timed as A (default: the one running this bench)")
     p.add_argument("--runs", type=int, default=5, help="pairs of runs (default: %(default)s)")
     p.add_argument("--code", help="Python code to run in each process instead of a bench")
     p.add_argument("--preset", choices=sorted(PRESETS), help="a named --code (see PRESETS)")
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args and not code:
         p.error("name the bench to time after --, e.g. -- exemplar --speed, or give --code")
     cmd = ["-c", code] if code else ["-m", "semantic_restore", "bench", *args]
-    ours_pkg = os.path.dirname(os.path.realpath(semantic_restore.__file__))
+    ours_pkg = os.path.abspath(a.checkout) if a.checkout else os.path.dirname(os.path.realpath(semantic_restore.__file__))
     with tempfile.TemporaryDirectory() as ours, tempfile.TemporaryDirectory() as base:
         os.symlink(ours_pkg, os.path.join(ours, "semantic_restore"))
         os.symlink(os.path.abspath(a.baseline), os.path.join(base, "semantic_restore"))
