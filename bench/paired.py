@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args and not code:
         p.error("name the bench to time after --, e.g. -- exemplar --speed, or give --code")
     cmd = ["-c", code] if code else ["-m", "semantic_restore", "bench", *args]
-    ours_pkg = os.path.abspath(a.checkout) if a.checkout else os.path.dirname(os.path.realpath(semantic_restore.__file__))
+    here = os.path.dirname(os.path.realpath(semantic_restore.__file__))
+    ours_pkg = os.path.abspath(a.checkout) if a.checkout else here
     with tempfile.TemporaryDirectory() as ours, tempfile.TemporaryDirectory() as base:
         os.symlink(ours_pkg, os.path.join(ours, "semantic_restore"))
         os.symlink(os.path.abspath(a.baseline), os.path.join(base, "semantic_restore"))
