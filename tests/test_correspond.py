@@ -72,7 +72,7 @@ def test_dense_features_fused_unit_norm_on_finest_grid():
     assert grid.stride == 8 and grid.size == (50, 70)
     assert grid.feats.shape == (2, 8 + 12, 7, 9)  # ceil(50/8), ceil(70/8)
     torch.testing.assert_close(grid.feats.norm(dim=1), torch.ones(2, 7, 9))
-    x = enc.seen[-1]  # the encoder got gray RGB in [0, 1], reflection-padded by one 16 px cell (and to a multiple of 16)
+    x = enc.seen[-1]  # gray RGB in [0, 1], reflection-padded by one 16 px cell (and to a multiple of 16)
     assert x.shape == (2, 3, 96, 112) and 0 <= x.min() and x.max() <= 1
     torch.testing.assert_close(x[:, 0, 16:66, 16:86], l_to_gray_rgb(l)[:, 0])  # the image itself inside
     torch.testing.assert_close(x[:, :, 15], x[:, :, 17])  # reflection, not zeros
