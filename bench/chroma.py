@@ -43,12 +43,12 @@ def jpeg(x: torch.Tensor, quality: int = 75) -> torch.Tensor:
     return torch.from_numpy(b.copy()).permute(2, 0, 1)[None].float() / 255
 
 
-def degrade(gt: torch.Tensor, factor: int, shift: int = SHIFT) -> torch.Tensor:
+def degrade(gt: torch.Tensor, factor: int, shift: int = SHIFT, quality: int | None = 75) -> torch.Tensor:
     """``gt`` shrunk by ``factor`` (area), shifted by ``shift`` of its own px (content moves
-    down-right; border replicated) and round-tripped through JPEG q75."""
+    down-right; border replicated) and round-tripped through JPEG ``quality`` (None: no JPEG)."""
     h, w = round(gt.shape[-2] / factor), round(gt.shape[-1] / factor)
-    small = resize_area(gt, (h, w))
-    return jpeg(F.pad(small, (shift, 0, shift, 0), mode="replicate")[..., :h, :w])
+    small = F.pad(resize_area(gt, (h, w)), (shift, 0, shift, 0), mode="replicate")[..., :h, :w]
+    return small if quality is None else jpeg(small, quality)
 
 
 def naive(gt: torch.Tensor, colorized: torch.Tensor) -> torch.Tensor:

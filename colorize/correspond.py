@@ -24,6 +24,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..encoders.feature_grid import cell_at, grid_input, grid_padding, grid_phase, patch_centre
 from ..utils.checks import check_range, check_tensor, input_error
 from ..utils.color import l_to_gray_rgb
 
@@ -54,8 +55,9 @@ class FeatureGrid:
 
     Attributes:
         feats: ``[B, C, h, w]``; each cell's vector has unit length.
-        stride: image pixels per cell (the grid's cell ``(i, j)`` is centred on pixel
-            ``((i + 0.5) * stride, (j + 0.5) * stride)``; the grid may overhang the image).
+        stride: image pixels per cell (the grid's cell ``(i, j)`` describes patch ``(i, j)``,
+            pixels ``[i * stride, (i + 1) * stride)``, centred on pixel ``i * stride + (stride - 1) / 2``
+            with pixel centres at integers; the grid may overhang the image).
         size: ``(H, W)`` of the image the features describe.
     """
 
@@ -96,15 +98,21 @@ def match_stride(encoder: Any, layers: Sequence[str] | None = None) -> int | Non
     return min(known) if names and len(known) == len(names) else None
 
 
-def _resample_to_grid(f: torch.Tensor, stride_f: int, stride: int, h: int, w: int) -> torch.Tensor:
-    """Sample ``f`` (cells of ``stride_f`` px) at the centres of a ``h x w`` grid of ``stride`` px."""
-    if stride_f == stride and tuple(f.shape[-2:]) == (h, w):
-        return f
+def _resample_to_grid(f: torch.Tensor, stride_f: int, phase: float, before: tuple[int, int], stride: int,
+                      h: int, w: int) -> torch.Tensor:
+    """Sample ``f`` (cell ``k`` centred on input pixel ``stride_f * k + phase`` of an input padded by
+    ``before = (top, left)``) at the patch centres of a ``h x w`` grid of ``stride`` px. A layer of
+    the grid's own stride is read at whole cells (no interpolation)."""
     hf, wf = f.shape[-2:]
-    ys = ((torch.arange(h, device=f.device, dtype=torch.float32) + 0.5) * stride) / (hf * stride_f) * 2 - 1
-    xs = ((torch.arange(w, device=f.device, dtype=torch.float32) + 0.5) * stride) / (wf * stride_f) * 2 - 1
-    grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], -1)[None].expand(f.shape[0], -1, -1, -1)
-    return F.grid_sample(f.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+    def coords(n: int, nf: int, pad: int) -> torch.Tensor:
+        c = cell_at(patch_centre(torch.arange(n, device=f.device, dtype=torch.float32), stride), stride_f, phase, pad)
+        c = c.round() if stride_f == stride else c
+        return c / max(nf - 1, 1) * 2 - 1  # align_corners=True: -1 and 1 are the first and last cell centres
+
+    grid = torch.stack(torch.meshgrid(coords(h, hf, before[0]), coords(w, wf, before[1]), indexing="ij")[::-1], -1)
+    return F.grid_sample(f.float(), grid[None].expand(f.shape[0], -1, -1, -1), mode="bilinear",
+                         padding_mode="border", align_corners=True)
 
 
 def dense_features(
@@ -136,21 +144,34 @@ def dense_features(
         raise input_error("weights", f"{len(names)} layer weights (one per layer)", f"{len(w)}")
     device = getattr(encoder, "device", l.device)
     dtype = getattr(encoder, "dtype", torch.float32)
-    gray = l_to_gray_rgb(l.float()).to(device=device, dtype=dtype)
-    out = encoder.dense(gray, layers=names)
+    H, W = l.shape[-2:]
+    cfg = encoder.config
+    known = {n: encoder.stride(n) for n in names if n in cfg.strides}
+    fine = min(known.values()) if known else None
+    pad = None
+    gray = l_to_gray_rgb(l.float())
+    if fine:
+        # Reflection padding (image content, not the network's zero padding, under the border cells)
+        # by one coarsest cell plus the shift that puts the finest layer's cells on patch centres;
+        # every layer is then read where its cells really sit (see encoders.feature_grid, issue 14).
+        coarse = max(known.values())
+        pad = grid_padding((H, W), fine, grid_phase(encoder, fine), margin=-(-coarse // fine),
+                           multiple=math.lcm(coarse, getattr(cfg, "extra", {}).get("pad_to") or coarse))
+        gray = grid_input(gray, pad)
+    out = encoder.dense(gray.to(device=device, dtype=dtype), layers=names)
     if isinstance(out, torch.Tensor):  # an encoder that ignores a one-layer list
         out = {names[0]: out}
-    H, W = l.shape[-2:]
     # Stride of a layer: from the config, else from the grid size (h = ceil(H / stride)).
-    s_of = {n: encoder.stride(n) if n in encoder.config.strides else max(1, round(H / out[n].shape[-2]))
-            for n in names}
+    s_of = {n: known.get(n) or max(1, round(gray.shape[-2] / out[n].shape[-2])) for n in names}
     stride = int(grid_stride) if grid_stride else min(s_of.values())
     h, w_ = -(-H // stride), -(-W // stride)
+    before = (pad.top, pad.left) if pad else (0, 0)
     total = math.sqrt(sum(v * v for v in w))
     parts = []
     for n, wt in zip(names, w):
         f = F.normalize(out[n].float().to(l.device), dim=1)
-        f = F.normalize(_resample_to_grid(f, s_of[n], stride, h, w_), dim=1)
+        phase = grid_phase(encoder, s_of[n]) if pad else (s_of[n] - 1) / 2
+        f = F.normalize(_resample_to_grid(f, s_of[n], phase, before, stride, h, w_), dim=1)
         parts.append(f * (wt / total))
     return FeatureGrid(torch.cat(parts, 1), stride, (int(H), int(W)))
 

@@ -12,6 +12,7 @@ from semantic_restore.colorize.correspond import (attend, backward_best, cycle_a
                                                   dense_features, grid_to_pixels, match_stride, pool_to_grid,
                                                   similarity_confidence)
 from semantic_restore.utils.checks import SemRestoreInputError
+from semantic_restore.utils.color import l_to_gray_rgb
 
 
 @dataclass
@@ -71,8 +72,10 @@ def test_dense_features_fused_unit_norm_on_finest_grid():
     assert grid.stride == 8 and grid.size == (50, 70)
     assert grid.feats.shape == (2, 8 + 12, 7, 9)  # ceil(50/8), ceil(70/8)
     torch.testing.assert_close(grid.feats.norm(dim=1), torch.ones(2, 7, 9))
-    x = enc.seen[-1]  # the encoder got gray RGB in [0, 1]
-    assert x.shape == (2, 3, 50, 70) and 0 <= x.min() and x.max() <= 1
+    x = enc.seen[-1]  # gray RGB in [0, 1], reflection-padded by one 16 px cell (and to a multiple of 16)
+    assert x.shape == (2, 3, 96, 112) and 0 <= x.min() and x.max() <= 1
+    torch.testing.assert_close(x[:, 0, 16:66, 16:86], l_to_gray_rgb(l)[:, 0])  # the image itself inside
+    torch.testing.assert_close(x[:, :, 15], x[:, :, 17])  # reflection, not zeros
     torch.testing.assert_close(x[:, 0], x[:, 2], atol=1e-4, rtol=0)  # gray: R = G = B
 
 
@@ -164,3 +167,27 @@ def test_pool_and_grid_round_trip_on_overhanging_grid():
     torch.testing.assert_close(cells[..., 2, 3], x[..., 16:21, 24:30].mean((-2, -1)))  # edge cell: the part inside
     const = pool_to_grid(torch.full((1, 1, 21, 30), 3.0), 8, (3, 4))
     torch.testing.assert_close(grid_to_pixels(const, 8, (21, 30)), torch.full((1, 1, 21, 30), 3.0))
+
+
+def test_dense_features_cell_sees_its_own_patch():
+    """Issue 14's grid alignment in the matcher: fused cell ``(i, j)`` of a real CNN (EfficientNet:
+    cell ``k`` of a stride-``s`` layer is centred on pixel ``s * k``, not on its patch) depends on
+    input pixels centred on patch ``(i, j)``'s centre, for the stride-8 layer alone and for both
+    fused layers (the stride-16 layer read where its cells sit), weights aside (random)."""
+    from semantic_restore.encoders import create_encoder
+
+    torch.manual_seed(0)
+    enc = create_encoder("efficientnet_lite0", device="cpu", pretrained=False)
+    enc.dense = type(enc).dense.__wrapped__.__get__(enc)  # the same pass, without its no_grad
+    layers = default_match_layers(enc.config)
+    size, i = 512, 32  # cell 32 of 64: its support stays inside the image
+    for names in ([layers[0]], layers):
+        l = (torch.rand(1, 1, size, size) * 100).requires_grad_(True)
+        with torch.enable_grad():
+            grid = dense_features(enc, l, layers=names)
+            grid.feats[0, :, i, i].abs().sum().backward()
+        for axis in (1, 0):  # rows, then columns
+            rows = l.grad[0, 0].abs().sum(axis).nonzero().flatten()
+            assert 0 < int(rows.min()) and int(rows.max()) < size - 1  # support not clipped by the image
+            centre = (int(rows.min()) + int(rows.max())) / 2
+            assert abs(centre - (8 * i + 3.5)) <= 1.0, (names, axis, centre)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from semantic_restore.bench.guard import foreign_piece
 from semantic_restore.bench.guard_borders import PLACES, border_band, detail, paste, inside_patches, source_tile
-from semantic_restore.upscale.feature_grid import encoder_stride, grid_padding, grid_phase
+from semantic_restore.encoders.feature_grid import encoder_stride, grid_padding, grid_phase
 from semantic_restore.upscale.guard import drift_guard, patch_similarity
 
 UP = 1.5

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ..utils.checks import check_range, check_same_spatial, check_tensor, input_error
-from .feature_grid import crop_to_patches, encoder_stride, grid_input, grid_padding, grid_phase
+from ..encoders.feature_grid import crop_to_patches, encoder_stride, grid_input, grid_padding, grid_phase
 
 __all__ = ["DEFAULT_THRESHOLD", "DEFAULT_SOFTNESS", "DEFAULT_EDGE_MARGIN", "GuardResult", "encoder_stride",
            "patch_similarity", "drift_from_similarity", "grow_drift", "patch_map_to_pixels", "apply_guard",

@@ -27,7 +27,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["GridPadding", "encoder_stride", "grid_phase", "grid_padding", "grid_input", "crop_to_patches"]
+__all__ = ["GridPadding", "encoder_stride", "grid_phase", "patch_centre", "cell_at", "grid_padding", "grid_input",
+           "crop_to_patches"]
 
 # Families whose strided layers are convolutions/pools with symmetric PyTorch padding: cell j is
 # centred on pixel s*j. timm CNNs (``timm:<model>``) are too, unless built with TF "same" padding
@@ -75,6 +76,17 @@ def grid_phase(encoder: Any, stride: int) -> float:
     return (stride - 1) / 2
 
 
+def patch_centre(index: int | float, stride: int) -> float:
+    """Pixel (pixel centres at integers) at the centre of patch ``index``, pixels ``[s*index, s*index + s)``."""
+    return stride * index + (stride - 1) / 2
+
+
+def cell_at(pixel: float | torch.Tensor, stride: int, phase: float, before: int = 0) -> float | torch.Tensor:
+    """Cell coordinate (cell ``k`` centred on padded pixel ``stride * k + phase``) of unpadded
+    ``pixel`` when the encoder's input was padded by ``before`` pixels on that side."""
+    return (pixel + before - phase) / stride
+
+
 @dataclass(frozen=True)
 class GridPadding:
     """Reflection padding ``top, bottom, left, right`` (pixels) and the first cell to keep per axis."""
@@ -94,7 +106,7 @@ def _axis(size: int, stride: int, phase: float, margin: int, multiple: int) -> t
     shift = round(phase - (stride - 1) / 2) % stride
     before = shift + margin * stride
     after = margin * stride + (-(size + before + margin * stride)) % multiple
-    first = round((before + (stride - 1) / 2 - phase) / stride)
+    first = round(cell_at(patch_centre(0, stride), stride, phase, before))
     return before, after, first
 
 
