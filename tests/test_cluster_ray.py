@@ -163,7 +163,7 @@ def test_cli_folder_on_ray_equals_local_run(cluster_address, tmp_path):
 
     archive = tmp_path / "archive" / "reel"
     archive.mkdir(parents=True)
-    write_test_video(archive / "film.mp4", width=64, height=48, frames=3)
+    write_test_video(archive / "film.mp4", width=64, height=48, frames=8, photo=("coffee", "chelsea"))
     coffee = data.coffee()[::8, ::8]
     Image.fromarray(np.repeat(coffee.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)).save(archive / "photo.png")
     Image.fromarray(coffee).save(tmp_path / "ref.png")
@@ -177,4 +177,11 @@ def test_cli_folder_on_ray_equals_local_run(cluster_address, tmp_path):
     cli("on_ray", "--ray", cluster_address, "--workers", "2")
     local, on_ray = _tree(str(tmp_path / "local")), _tree(str(tmp_path / "on_ray"))
     assert sorted(on_ray) == [os.path.join("reel", "film.mp4"), os.path.join("reel", "photo.png")]
-    assert on_ray == local
+    assert on_ray == local  # the two shots colorized by different workers and joined: the one-pass bytes
+
+    from semantic_restore.media.colorize_file import ColorizeOptions, shared_encoder
+    from semantic_restore.media.shot_segments import ShotColorizer
+
+    options = ColorizeOptions(references=(str(tmp_path / "ref.png"),), resolution=64)
+    plan = ShotColorizer(options, shared_encoder(options)).plan(str(archive / "film.mp4"))
+    assert plan.ranges == ((0, 4), (4, 8))  # what the Ray run split the film into
