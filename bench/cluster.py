@@ -75,6 +75,21 @@ def _run_cli(archive: str, refs: str, out: str, extra: list[str]) -> tuple[float
     return seconds, float(files.group(1)) if files else None
 
 
+def _start_cluster(cpus: int, temp_dir: str, tries: int = 3):
+    """A local 1-node Ray cluster; retried, since a raylet may miss Ray's 30 s start-up limit on a loaded box."""
+    from ray.cluster_utils import Cluster
+
+    for attempt in range(tries):
+        try:
+            return Cluster(initialize_head=True, head_node_args={
+                "num_cpus": cpus, "object_store_memory": 80 * 2**20, "node_ip_address": "127.0.0.1",
+                "include_dashboard": False, "temp_dir": f"{temp_dir}{attempt}"})
+        except Exception:  # noqa: BLE001 - "The current node timed out during startup"
+            if attempt == tries - 1:
+                raise  # (a failed start's processes share this process's fate: they end with it)
+    raise AssertionError("unreachable")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench cluster", description=__doc__.splitlines()[0])
     p.add_argument("--videos", type=int, default=4)
@@ -90,7 +105,6 @@ def main(argv: list[str] | None = None) -> int:
     from ..media.cluster import require_ray
 
     require_ray()
-    from ray.cluster_utils import Cluster
 
     root = tempfile.mkdtemp(prefix="srbench-", dir="/tmp")
     try:
@@ -102,9 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                          *_run_cli(archive, refs, os.path.join(root, "local"), []), None))
             local_digest = _digest(os.path.join(root, "local"))
         start = time.perf_counter()
-        cluster = Cluster(initialize_head=True, head_node_args={
-            "num_cpus": max(counts), "object_store_memory": 80 * 2**20, "node_ip_address": "127.0.0.1",
-            "include_dashboard": False, "temp_dir": os.path.join(root, "ray")})
+        cluster = _start_cluster(max(counts), os.path.join(root, "ray"))
         boot = time.perf_counter() - start
         try:
             digests = {} if args.skip_local else {"local": local_digest}
