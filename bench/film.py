@@ -228,6 +228,7 @@ def two_shot_rows(enc, frames: int, weight: float, size: tuple[int, int]) -> lis
     print("\n".join(rows), flush=True)
     modes = [("independent (both references)", dict(temporal_weight=0.0, detect_shots=False,
                                                     per_shot_references=False)),
+             ("independent, each shot its references (shots, temporal 0)", dict(temporal_weight=0.0)),
              (f"temporal {weight}, no shot detection", dict(temporal_weight=weight, detect_shots=False,
                                                               per_shot_references=False)),
              (f"temporal {weight}, shots (default)", dict(temporal_weight=weight))]
