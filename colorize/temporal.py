@@ -11,8 +11,10 @@ how sure it carried it) only enters afterwards:
 2. **Gates**, per pixel: ``same_point`` = the match is a near-duplicate (cosine ramp
    0.70..0.90) and a mutual nearest neighbour (cycle check), so new content, occlusions and cuts
    get 0; ``agreement = exp(-|ab_prev - ab_ref|^2 / 2 s^2)`` (``s = AGREEMENT_AB``), so carried
-   chroma that contradicts a clear reference match is ignored.
-3. ``carried = w x same_point x agreement x conf_prev`` (``w = temporal_weight``). The frame's
+   chroma that contradicts a clear reference match is ignored; ``steady = exp(-(|grad ab_prev| x
+   FLOW_ERROR_PX)^2 / 2 EDGE_AB^2)``, so at a colour edge, where a sub-pixel flow error would move
+   the edge (and re-warping it every frame would blur it), the frame keeps its own match.
+3. ``carried = w x same_point x agreement x steady x conf_prev`` (``w = temporal_weight``). The frame's
    chroma is the weighted mean ``(conf_ref ab_ref + g carried ab_prev) / (conf_ref + g carried)``
    with ``g = MEMORY_GAIN / (1 - w)``, and its confidence is ``max(conf_ref, carried)``.
 
