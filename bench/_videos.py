@@ -6,6 +6,7 @@ Used by ``bench/film_cli.py`` and the ``tests/test_video*.py`` / ``tests/test_me
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -32,8 +33,10 @@ def pan_frames(width: int, height: int, frames: int, photo: str = "coffee", step
 def write_test_video(path: str | Path, *, width: int = 64, height: int = 48, frames: int = 6, fps: int = 25,
                      codec: str = "libx264", pix_fmt: str = "yuv420p", gray: bool = True, audio: bool = False,
                      pts: Sequence[int] | None = None, time_base: Fraction | None = None,
-                     photo: str = "coffee", step: float = 2.0) -> Path:
+                     photo: str | Sequence[str] = "coffee", step: float = 2.0) -> Path:
     """Write a pan over a real photo (gray by default, as an old film) and return ``path``.
+
+    Several ``photo`` names make a film of that many shots (hard cuts), the frames split evenly.
 
     ``pts`` (with ``time_base``) gives variable frame timing; ``audio`` adds a 440 Hz AAC tone as
     long as the video; ``pix_fmt="yuv420p10le"`` makes a 10-bit film.
@@ -51,7 +54,10 @@ def write_test_video(path: str | Path, *, width: int = 64, height: int = 48, fra
         if codec == "libx264":
             v.options = {"crf": "12", "preset": "ultrafast"}
         a = out.add_stream("aac", rate=48000, layout="mono") if audio else None
-        for i, rgb in enumerate(pan_frames(width, height, frames, photo, step)):
+        names = [photo] if isinstance(photo, str) else list(photo)
+        bounds = [round(frames * k / len(names)) for k in range(len(names) + 1)]
+        shots = (pan_frames(width, height, b - a, name, step) for name, a, b in zip(names, bounds, bounds[1:]))
+        for i, rgb in enumerate(itertools.chain.from_iterable(shots)):
             if gray:
                 rgb = np.repeat(np.asarray(rgb, np.float32) @ np.array([0.299, 0.587, 0.114], np.float32), 3)
                 rgb = rgb.reshape(height, width, 3).round().astype(np.uint8)

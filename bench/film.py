@@ -228,6 +228,7 @@ def two_shot_rows(enc, frames: int, weight: float, size: tuple[int, int]) -> lis
     print("\n".join(rows), flush=True)
     modes = [("independent (both references)", dict(temporal_weight=0.0, detect_shots=False,
                                                     per_shot_references=False)),
+             ("independent, each shot its references (shots, temporal 0)", dict(temporal_weight=0.0)),
              (f"temporal {weight}, no shot detection", dict(temporal_weight=weight, detect_shots=False,
                                                               per_shot_references=False)),
              (f"temporal {weight}, shots (default)", dict(temporal_weight=weight))]
@@ -325,7 +326,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", choices=["pan", "zoom", "two-shot", "detect", "memory"], help="run one section")
     p.add_argument("--photos", nargs="+", help="photos for pan/zoom (default: 3 per motion; --quick: coffee)")
     p.add_argument("--cache", help="folder to share frame-independent scores between runs (see _cached)")
+    p.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                   help="ablations: override constants of colorize/temporal.py, e.g. MEMORY_GAIN=2")
     args = p.parse_args(argv)
+    from ..colorize import temporal
+
+    for item in args.set:
+        name, _, value = item.partition("=")
+        if not name.isupper() or not isinstance(getattr(temporal, name, None), float):
+            p.error(f"--set {item}: expected NAME=VALUE with NAME a float constant of colorize/temporal.py")
+        setattr(temporal, name, float(value))
     size = tuple(int(v) for v in args.size.lower().split("x"))
     torch.set_grad_enabled(False)
     enc = create_encoder("efficientnet_lite0")

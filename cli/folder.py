@@ -16,7 +16,8 @@ import os
 from typing import Any
 
 from ..media.archive import FileOutcome, Process, run_archive
-from ..media.colorize_file import ColorizeOptions, colorize_file, shared_encoder
+from ..media.colorize_file import ColorizeOptions, shared_encoder
+from ..media.shot_segments import ShotColorizer
 from ..utils.checks import input_error
 
 logger = logging.getLogger(__name__)
@@ -48,13 +49,10 @@ def check_file_arguments(args: argparse.Namespace) -> None:
                               "Drop the flag, or pass the folder that holds the file.")
 
 
-def _colorize_one(src: str, dst: str, options: ColorizeOptions, encoder: Any) -> None:
-    colorize_file(src, dst, options, encoder=encoder)
-
-
 def file_colorizer(options: ColorizeOptions) -> Process:
-    """The per-file function of a folder run; the encoder is created here, once per worker."""
-    return functools.partial(_colorize_one, options=options, encoder=shared_encoder(options))
+    """The per-file function of a folder run; the encoder is created here, once per worker. It can
+    also split videos into shots (:class:`..media.shot_segments.ShotColorizer`), which Ray runs use."""
+    return ShotColorizer(options, shared_encoder(options))
 
 
 def _absolute(options: ColorizeOptions) -> ColorizeOptions:

@@ -11,8 +11,10 @@ how sure it carried it) only enters afterwards:
 2. **Gates**, per pixel: ``same_point`` = the match is a near-duplicate (cosine ramp
    0.70..0.90) and a mutual nearest neighbour (cycle check), so new content, occlusions and cuts
    get 0; ``agreement = exp(-|ab_prev - ab_ref|^2 / 2 s^2)`` (``s = AGREEMENT_AB``), so carried
-   chroma that contradicts a clear reference match is ignored.
-3. ``carried = w x same_point x agreement x conf_prev`` (``w = temporal_weight``). The frame's
+   chroma that contradicts a clear reference match is ignored; ``steady = exp(-(|grad ab_prev| x
+   FLOW_ERROR_PX)^2 / 2 EDGE_AB^2)``, so at a colour edge, where a sub-pixel flow error would move
+   the edge (and re-warping it every frame would blur it), the frame keeps its own match.
+3. ``carried = w x same_point x agreement x steady x conf_prev`` (``w = temporal_weight``). The frame's
    chroma is the weighted mean ``(conf_ref ab_ref + g carried ab_prev) / (conf_ref + g carried)``
    with ``g = MEMORY_GAIN / (1 - w)``, and its confidence is ``max(conf_ref, carried)``.
 
@@ -40,6 +42,8 @@ TEMPORAL_TEMPERATURE = 0.01  # sharp: the previous frame holds the same scene po
 SAME_POINT_LOW, SAME_POINT_HIGH = 0.70, 0.90  # cosine ramp for "same scene point" between frames
 AGREEMENT_AB = 20.0
 MEMORY_GAIN = 4.0  # memory weight = gain x w / (1 - w) x gates: 4 at the default w = 0.5
+FLOW_ERROR_PX = 0.5  # typical error of the sub-cell motion, in pixels of the memory's grid
+EDGE_AB = 2.0  # chroma error (ab) a flow error may cause before memory yields to the current frame
 MAX_WEIGHT = 0.9  # ab units; carried chroma further than ~2 s from the reference's is ignored
 
 
@@ -105,17 +109,27 @@ def apply_memory(query: FeatureGrid, ab: torch.Tensor, conf: torch.Tensor, memor
     ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32) + 0.5, torch.arange(w, dtype=torch.float32) + 0.5,
                             indexing="ij")
     grid = torch.stack([(xs + flow[0, 0]) / w * 2 - 1, (ys + flow[0, 1]) / h * 2 - 1], -1)[None]
-    carried = F.grid_sample(torch.cat([memory.ab, memory.conf], 1), grid, mode="bilinear", padding_mode="border",
-                            align_corners=False)
-    ab_prev, conf_prev = carried[:, :2], carried[:, 2:].clamp(0, 1)
+    carried = F.grid_sample(torch.cat([memory.ab, memory.conf, _chroma_gradient(memory.ab)], 1), grid,
+                            mode="bilinear", padding_mode="border", align_corners=False)
+    ab_prev, conf_prev, slope = carried[:, :2], carried[:, 2:3].clamp(0, 1), carried[:, 3:]
     agreement = torch.exp(-((ab_prev - ab) ** 2).sum(1, keepdim=True) / (2 * AGREEMENT_AB ** 2))
-    carried_conf = weight * same * agreement * conf_prev
+    # Where the carried chroma changes fast (a colour edge), a flow error of FLOW_ERROR_PX moves
+    # an edge: memory there would blur it, and re-warping every frame would blur it further.
+    steady = torch.exp(-(slope * FLOW_ERROR_PX) ** 2 / (2 * EDGE_AB ** 2))
+    carried_conf = weight * same * agreement * steady * conf_prev
     # Memory outweighs the reference by MEMORY_GAIN x w / (1 - w) on equally sure cells; it still
     # cannot drift: its own confidence shrinks by w per frame unless the reference renews it.
     w_mem = carried_conf * (MEMORY_GAIN / max(1e-3, 1 - min(weight, MAX_WEIGHT)))
     total = conf + w_mem
     mixed = torch.where(total > 1e-6, (conf * ab + w_mem * ab_prev) / total.clamp_min(1e-6), ab)
     return mixed, torch.maximum(conf, carried_conf)
+
+
+def _chroma_gradient(ab: torch.Tensor) -> torch.Tensor:
+    """``[1, 1, h, w]``: magnitude of the spatial gradient of ``ab [1, 2, h, w]``, ab units per pixel."""
+    gx = F.pad(ab[..., :, 2:] - ab[..., :, :-2], (1, 1, 0, 0), mode="replicate") / 2
+    gy = F.pad(ab[..., 2:, :] - ab[..., :-2, :], (0, 0, 1, 1), mode="replicate") / 2
+    return (gx ** 2 + gy ** 2).sum(1, keepdim=True).sqrt()
 
 
 def remember(query: FeatureGrid, ab_small: torch.Tensor, conf: torch.Tensor) -> FrameMemory:

@@ -32,11 +32,12 @@ from ..utils.checks import input_error
 from .atomic import PARTIAL_MARK, atomic_output
 from .colorize_file import IMAGE_SUFFIXES
 from .manifest import DONE, FAILED, MANIFEST_NAME, PENDING, Manifest, settings_fingerprint
+from .shot_segments import ShotPlan, pending_segments, remove_segments
 from .video_io import VIDEO_SUFFIXES
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ArchiveJob", "FileOutcome", "ArchiveSummary", "plan_archive", "remove_stale_partials",
+__all__ = ["ArchiveJob", "FileOutcome", "ShotEvent", "ArchiveSummary", "plan_archive", "remove_stale_partials",
            "process_one", "run_local", "run_archive"]
 
 Process = Callable[[str, str], Any]
@@ -52,6 +53,8 @@ class ArchiveJob:
     dst: str
     kind: str  # "still" or "video"
     replace: bool = False  # may replace an existing dst (--overwrite, or the run's own earlier output)
+    plan: Any = None  # a video's shot plan from an interrupted run (shot_segments.ShotPlan), if reusable
+    segments_done: frozenset[int] = frozenset()  # its shots whose segments are already written
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,17 @@ class FileOutcome:
     rel: str
     error: str | None
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ShotEvent:
+    """Progress inside a video that an executor splits into shots (:mod:`.cluster`): its ``plan`` was
+    made (a ``shot_segments.ShotPlan``), or shot ``shot``'s segment is written (``size`` bytes)."""
+
+    rel: str
+    plan: Any = None
+    shot: int | None = None
+    size: int = 0
 
 
 @dataclass
@@ -176,7 +190,21 @@ def run_local(jobs: Iterable[ArchiveJob], make_process: Callable[[], Process]) -
         yield process_one(job, process)
 
 
-Executor = Callable[[list[ArchiveJob], Callable[[], Process]], Iterable[FileOutcome]]
+Executor = Callable[[list[ArchiveJob], Callable[[], Process]], Iterable["FileOutcome | ShotEvent"]]
+"""Runs the jobs; yields one :class:`FileOutcome` per job as it finishes (and, if it splits videos into
+shots, :class:`ShotEvent` s before it, which the manifest records so a resumed run keeps finished shots)."""
+
+
+def _reusable_shots(manifest: Manifest, job: ArchiveJob, fingerprint: str) -> ArchiveJob:
+    """``job`` with the shot plan and finished segments an interrupted run of the same settings left
+    (segments of other settings, partial or damaged ones are deleted)."""
+    data, segments = manifest.shot_progress(job.rel, fingerprint, job.src)
+    if data is None:
+        return job
+    plan = ShotPlan.from_json(data)
+    done = frozenset(range(len(plan.ranges))) - set(pending_segments(job.dst, plan, segments))
+    manifest.entries[job.rel].segments = {str(k): segments[k] for k in sorted(done)}
+    return replace(job, plan=plan, segments_done=done)
 
 
 def run_archive(input_dir: str, output_dir: str, make_process: Callable[[], Process], *,
@@ -209,6 +237,7 @@ def run_archive(input_dir: str, output_dir: str, make_process: Callable[[], Proc
         reason = manifest.redo_reason(job.rel, job.src, job.dst, fingerprint) if resume else "new run"
         if reason is None:
             summary.skipped.append(job.rel)
+            remove_segments(job.dst)  # a run killed between publishing the file and cleaning up
             continue
         mine = resume and manifest.owns_output(job.rel, job.dst)
         if os.path.exists(job.dst) and not overwrite and not mine:
@@ -218,13 +247,22 @@ def run_archive(input_dir: str, output_dir: str, make_process: Callable[[], Proc
                           error=error, save=False)
             continue
         logger.info("%s: to do (%s)", job.rel, reason)
-        todo[job.rel] = replace(job, replace=overwrite or mine)
         manifest.mark(job.rel, PENDING, source=job.src, output=job.dst, fingerprint=fingerprint, settings=settings,
                       save=False)
+        if job.kind == "video":
+            job = _reusable_shots(manifest, job, fingerprint) if resume else job
+            if job.plan is None:
+                remove_segments(job.dst)
+        todo[job.rel] = replace(job, replace=overwrite or mine)
     manifest.save()
     for outcome in (executor or run_local)(list(todo.values()), make_process):
         job = todo[outcome.rel]
+        if isinstance(outcome, ShotEvent):
+            manifest.record_shots(job.rel, plan=None if outcome.plan is None else outcome.plan.to_json(),
+                                  shot=outcome.shot, size=outcome.size)
+            continue
         if outcome.error is None:
+            remove_segments(job.dst)  # a local run after an interrupted Ray run does not use them
             summary.done.append(job.rel)
             manifest.mark(job.rel, DONE, source=job.src, output=job.dst, fingerprint=fingerprint, settings=settings)
             logger.info("%s: done in %.1f s", job.rel, outcome.seconds)

@@ -32,7 +32,7 @@ from .atomic import atomic_output, check_destination
 from .video_io import EncodeSettings, VideoWriter, is_video_path, probe, read_frames
 
 __all__ = ["ColorizeOptions", "FileReport", "colorize_file", "reference_files", "read_keyframes", "shared_encoder",
-           "IMAGE_SUFFIXES"]
+           "video_inputs", "IMAGE_SUFFIXES"]
 
 logger = logging.getLogger(__name__)
 
@@ -273,21 +273,27 @@ def _references(options: ColorizeOptions, keyframes: dict[int, list[torch.Tensor
     return refs
 
 
-def _colorize_video(src, dst, options, progress, encoder, confidence_dst, interrupt) -> FileReport:
-    from ..colorize.film import colorize_stream
-
+def video_inputs(src: Path, options: ColorizeOptions) -> tuple:
+    """``(info, keyframes, references)`` for colorizing the video ``src``; one-line errors for
+    settings a video cannot take and keyframes past its stored length."""
     if options.hint_image or options.hint_mask or options.hints:
         raise input_error("--hint-image/--hint-mask/--hints", "a still image input (hints are per image)",
                           f"the video {str(src)!r}", "Colorize key frames yourself and pass them with --keyframes.")
-    if confidence_dst is not None:
-        raise input_error("--confidence", "a still image input", f"the video {str(src)!r}", "Drop --confidence.")
     info = probe(src)
-    total = info.expected_frames
     key_paths = _keyframe_paths(Path(options.keyframes)) if options.keyframes else {}
     if key_paths and info.frames:
         check_keyframe_indices(options.keyframes, key_paths, info.frames)
     keyframes = {k: _read_images(v, f"keyframe {k} reference") for k, v in sorted(key_paths.items())}
-    refs = _references(options, keyframes)
+    return info, keyframes, _references(options, keyframes)
+
+
+def _colorize_video(src, dst, options, progress, encoder, confidence_dst, interrupt) -> FileReport:
+    from ..colorize.film import colorize_stream
+
+    if confidence_dst is not None:
+        raise input_error("--confidence", "a still image input", f"the video {str(src)!r}", "Drop --confidence.")
+    info, keyframes, refs = video_inputs(src, options)
+    total = info.expected_frames
     encoder = encoder if encoder is not None else shared_encoder(options)
     device = check_device(options.device)
     fingerprint = options.fingerprint()
@@ -310,8 +316,8 @@ def _colorize_video(src, dst, options, progress, encoder, confidence_dst, interr
                 count += 1
                 if progress is not None:
                     progress(count, total)
-            if key_paths:
-                check_keyframe_indices(options.keyframes, key_paths, count)
+            if keyframes:
+                check_keyframe_indices(options.keyframes, keyframes, count)
             if timestamps:
                 raise RuntimeError(f"internal error: {len(timestamps)} decoded frame(s) of {src} were not written")
         notes = list(writer.notes) + [f"not copied: {s}" for s in info.extra_streams]

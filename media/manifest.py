@@ -52,6 +52,8 @@ class Entry:
     source_size: int | None = None
     source_mtime_ns: int | None = None
     error: str | None = None
+    shots: dict[str, Any] | None = None  # a video split for a cluster run: its ShotPlan (media/shot_segments.py)
+    segments: dict[str, int] = field(default_factory=dict)  # shot index -> size of its finished segment
 
 
 def _source_stat(path: str) -> tuple[int, int]:
@@ -151,7 +153,30 @@ class Manifest:
         entry = Entry(status=status, fingerprint=fingerprint, settings=dict(settings), output=self._rel_output(output),
                       output_size=os.path.getsize(output) if status == DONE else None,
                       source_size=size, source_mtime_ns=mtime, error=error)
+        old = self.entries.get(rel)
+        if status != DONE and old is not None and old.shots is not None and \
+                (old.fingerprint, old.source_size, old.source_mtime_ns) == (fingerprint, size, mtime):
+            entry.shots, entry.segments = old.shots, dict(old.segments)  # finished shots stay usable
         self.entries[rel] = entry
         if save:
             self.save()
         return entry
+
+    def shot_progress(self, rel: str, fingerprint: str, source: str) -> tuple[dict[str, Any] | None, dict[int, int]]:
+        """A video's recorded shot plan and finished segments ``{shot: bytes}``, if they were made with
+        ``fingerprint`` from the unchanged ``source``; else ``(None, {})``."""
+        entry = self.entries.get(rel)
+        if entry is None or entry.shots is None or entry.fingerprint != fingerprint or not os.path.isfile(source) \
+                or _source_stat(source) != (entry.source_size, entry.source_mtime_ns):
+            return None, {}
+        return entry.shots, {int(k): size for k, size in entry.segments.items()}
+
+    def record_shots(self, rel: str, plan: dict[str, Any] | None = None, shot: int | None = None,
+                     size: int | None = None) -> None:
+        """Record a video's shot plan, or that its shot ``shot`` has a finished segment of ``size`` bytes; save."""
+        entry = self.entries[rel]
+        if plan is not None:
+            entry.shots, entry.segments = dict(plan), {}
+        if shot is not None:
+            entry.segments[str(shot)] = int(size)
+        self.save()

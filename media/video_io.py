@@ -162,7 +162,7 @@ class DecodedFrame:
 
     index: int
     pts: int | None
-    image: torch.Tensor
+    image: torch.Tensor | None
 
 
 def _to_tensor(frame, bit_depth: int) -> torch.Tensor:
@@ -179,8 +179,11 @@ def _to_tensor(frame, bit_depth: int) -> torch.Tensor:
     return t.permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
-def read_frames(info: VideoInfo) -> Iterator[DecodedFrame]:
+def read_frames(info: VideoInfo, *, images: bool = True) -> Iterator[DecodedFrame]:
     """Decode ``info.path`` frame by frame (presentation order).
+
+    ``images=False`` skips the conversion to RGB (``image`` is ``None``): timestamps and the
+    frame count only, e.g. to re-time frames colorized elsewhere (:mod:`.shot_segments`).
 
     Raises a one-line input error naming the file if it holds no decodable frame, if decoding
     fails midway, or if it ends well before its stored length (a truncated file).
@@ -198,7 +201,7 @@ def read_frames(info: VideoInfo) -> Iterator[DecodedFrame]:
                 pts = frame.pts
                 if pts is not None and last_pts is not None and pts <= last_pts:
                     pts = None  # non-monotonic (AVI with B-frames): the caller falls back to index / fps
-                yield DecodedFrame(count, pts, _to_tensor(frame, info.bit_depth))
+                yield DecodedFrame(count, pts, _to_tensor(frame, info.bit_depth) if images else None)
                 if frame.pts is not None:
                     last_pts, last_seconds = frame.pts, float(frame.pts * info.time_base)
                 count += 1
@@ -300,7 +303,8 @@ class VideoWriter:
                               "Drop --crf (lossless and other codecs have no CRF), or pick one of those codecs.")
         self.pix_fmt = _pixel_format(codec, info, settings.lossless)
         self.deep = self.pix_fmt.endswith(("10le", "16le"))
-        self.container = av.open(str(self.path), "w", format=_muxer_for(name))
+        # bitexact: no random IDs or dates in the container (Matroska), so equal frames give equal files
+        self.container = av.open(str(self.path), "w", format=_muxer_for(name), options={"fflags": "+bitexact"})
         try:
             self._check_codec_fits(codec, name)
             self.stream = self._add_video(codec, settings)

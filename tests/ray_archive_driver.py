@@ -5,7 +5,9 @@
 The per-file function (defined here, so Ray ships it to the workers by value) blurs a PNG with a
 seeded torch convolution and writes it in two halves with ``SLOW`` seconds between them, so a
 kill can land in the middle of a write; on a Ray worker, a file named ``*crash*`` kills the worker
-process. Writes the summary as JSON to ``--summary``.
+process. Videos (``.mp4``) are split into shots on Ray (:class:`ShotToy`: a stateful stand-in
+colorizer per shot, ``SLOW`` seconds per shot, each shot logged to ``SHOT_LOG``) and run in one
+pass locally. Writes the summary as JSON to ``--summary``.
 """
 
 from __future__ import annotations
@@ -40,8 +42,62 @@ def blur_png(src: str, dst: str) -> None:
         f.write(data[len(data) // 2:])
 
 
+def _stateful(frames, start, stop):
+    """Stand-in colorizer of a shot: each output frame depends on the shot's earlier frames (like temporal memory)."""
+    acc = None
+    for f in frames:
+        acc = f if acc is None else 0.5 * acc + 0.5 * f
+        yield acc.flip(1)
+
+
+def _cuts(frames):
+    prev = None
+    for t, f in enumerate(frames):
+        if prev is not None and float((f - prev).abs().mean()) > 0.12:
+            yield t
+        prev = f
+
+
+class ShotToy:
+    """Per-file function that also splits videos into shots (the interface of shot_segments.ShotColorizer)."""
+
+    def __call__(self, src: str, dst: str) -> None:
+        if not src.endswith(".mp4"):
+            return blur_png(src, dst)
+        from semantic_restore.media.shot_segments import plan_video
+        from semantic_restore.media.video_io import EncodeSettings, VideoWriter, probe, read_frames
+
+        plan = plan_video(src, _cuts)
+        info = probe(src)
+        frames = list(read_frames(info))
+        with VideoWriter(dst, info, EncodeSettings()) as w:
+            for start, stop in plan.ranges:
+                for out, f in zip(_stateful((f.image for f in frames[start:stop]), start, stop), frames[start:stop]):
+                    w.write(out, f.pts)
+
+    def plan(self, src: str):
+        from semantic_restore.media.shot_segments import plan_video
+
+        return plan_video(src, _cuts)
+
+    def segment(self, src: str, dst: str, plan, k: int) -> int:
+        from semantic_restore.media.shot_segments import write_segment
+
+        time.sleep(float(os.environ.get("SLOW", "0")))
+        if os.environ.get("SHOT_LOG"):
+            with open(os.environ["SHOT_LOG"], "a") as f:
+                f.write(f"{os.path.basename(os.path.dirname(src))}/{os.path.basename(src)} {k}\n")
+        return write_segment(src, dst, plan, k, _stateful)
+
+    def join(self, src: str, tmp: str, dst: str, plan) -> None:
+        from semantic_restore.media.shot_segments import join_segments
+        from semantic_restore.media.video_io import EncodeSettings
+
+        join_segments(src, tmp, dst, plan, EncodeSettings())
+
+
 def make_process():
-    return blur_png
+    return ShotToy()
 
 
 def main() -> int:
@@ -57,7 +113,8 @@ def main() -> int:
     from semantic_restore.media.archive import run_archive
     from semantic_restore.media.cluster import ray_executor
 
-    executor = ray_executor(args.ray, args.workers) if args.ray else None
+    env = {k: os.environ[k] for k in ("SLOW", "SHOT_LOG") if k in os.environ}  # the workers' environment
+    executor = ray_executor(args.ray, args.workers, init_options={"runtime_env": {"env_vars": env}}) if args.ray else None
     if executor is None:
         import torch
 

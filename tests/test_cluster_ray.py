@@ -1,5 +1,8 @@
 """A folder run on a local 2-node Ray cluster (127.0.0.1), killed midway and resumed, equals an uninterrupted run.
 
+Videos run on Ray as shots (plan, one segment per shot, join): the kill lands inside a video, and
+the resumed run redoes only its unfinished shots; the joined file equals the one-pass local output.
+
 A bad file is listed and skipped, and a worker process that dies on a file fails only that file.
 
 Skipped when ray is not installed. The cluster has two nodes with one CPU each (so two workers,
@@ -80,13 +83,30 @@ def _done(out: str) -> set[str]:
     return {rel for rel, e in entries.items() if e.status == "done"}
 
 
+def _shots_done(out: str) -> dict[str, set[int]]:
+    """Videos the manifest records as in progress, with the shots whose segments are written."""
+    try:
+        entries = Manifest.load(os.path.join(out, MANIFEST_NAME)).entries
+    except ValueError:
+        return {}
+    return {rel: {int(k) for k in e.segments} for rel, e in entries.items() if e.status != "done" and e.segments}
+
+
 def test_killed_and_resumed_ray_run_equals_uninterrupted_run(cluster_address, tmp_path):
+    pytest.importorskip("av")
+    from semantic_restore.bench._videos import write_test_video
+
     archive = tmp_path / "archive"
     rng = np.random.default_rng(0)
     good = [f"roll{i // 4}/frame{i}.png" for i in range(10)]
     for rel in good:
         (archive / rel).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(archive / rel)
+    films = ["roll0/a_film.mp4", "roll1/a_film.mp4"]  # three shots each (hard cuts between three photos)
+    for rel in films:
+        write_test_video(archive / rel, width=32, height=24, frames=9, gray=False, photo=("coffee", "chelsea", "rocket"))
+    good += films
+    log = tmp_path / "shots.log"
     (archive / "roll0" / "broken.png").write_bytes(b"not a png")
     Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(archive / "roll2" / "zcrash.png")
 
@@ -95,22 +115,29 @@ def test_killed_and_resumed_ray_run_equals_uninterrupted_run(cluster_address, tm
 
     out = str(tmp_path / "out")
     killed = subprocess.Popen(_driver(str(archive), out, "--ray", cluster_address, "--workers", "2"),
-                              env=_env(SLOW="0.8"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              env=_env(SLOW="0.8", SHOT_LOG=str(log)), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 300
-        while len(_done(out)) < 3 and killed.poll() is None and time.monotonic() < deadline:
+        while not (len(_done(out)) >= 3 and _shots_done(out)) and killed.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
         assert killed.poll() is None, "the driver ended before it could be killed"
     finally:
         killed.send_signal(signal.SIGKILL)  # no-op if it already ended
         killed.wait()
-    done_at_kill = _done(out)
+    done_at_kill, shots_at_kill = _done(out), _shots_done(out)
     assert 3 <= len(done_at_kill) < len(good), "the kill must land midway through the run"
+    assert shots_at_kill, "the kill must land inside a video split into shots"
     assert "roll2/zcrash.png" not in done_at_kill
+    time.sleep(2)  # the killed driver's workers are gone before the resumed run starts
+    logged_at_kill = len(log.read_text().splitlines())
 
     report = tmp_path / "summary.json"
     subprocess.run(_driver(str(archive), out, "--ray", cluster_address, "--workers", "2", "--resume", "--summary",
-                           str(report)), env=_env(), check=True, capture_output=True, timeout=600)
+                           str(report)), env=_env(SHOT_LOG=str(log)), check=True, capture_output=True, timeout=600)
+    redone = [line.split() for line in log.read_text().splitlines()[logged_at_kill:]]
+    for rel, shots in shots_at_kill.items():  # an unfinished video: only its unfinished shots are colorized again
+        assert {int(k) for r, k in redone if r == rel} == {0, 1, 2} - shots, (rel, shots, redone)
     summary = json.loads(report.read_text())
     assert done_at_kill <= set(summary["skipped"])
     assert sorted(summary["done"] + summary["skipped"]) == sorted(good)
@@ -136,7 +163,7 @@ def test_cli_folder_on_ray_equals_local_run(cluster_address, tmp_path):
 
     archive = tmp_path / "archive" / "reel"
     archive.mkdir(parents=True)
-    write_test_video(archive / "film.mp4", width=64, height=48, frames=3)
+    write_test_video(archive / "film.mp4", width=64, height=48, frames=8, photo=("coffee", "chelsea"))
     coffee = data.coffee()[::8, ::8]
     Image.fromarray(np.repeat(coffee.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)).save(archive / "photo.png")
     Image.fromarray(coffee).save(tmp_path / "ref.png")
@@ -150,4 +177,11 @@ def test_cli_folder_on_ray_equals_local_run(cluster_address, tmp_path):
     cli("on_ray", "--ray", cluster_address, "--workers", "2")
     local, on_ray = _tree(str(tmp_path / "local")), _tree(str(tmp_path / "on_ray"))
     assert sorted(on_ray) == [os.path.join("reel", "film.mp4"), os.path.join("reel", "photo.png")]
-    assert on_ray == local
+    assert on_ray == local  # the two shots colorized by different workers and joined: the one-pass bytes
+
+    from semantic_restore.media.colorize_file import ColorizeOptions, shared_encoder
+    from semantic_restore.media.shot_segments import ShotColorizer
+
+    options = ColorizeOptions(references=(str(tmp_path / "ref.png"),), resolution=64)
+    plan = ShotColorizer(options, shared_encoder(options)).plan(str(archive / "film.mp4"))
+    assert plan.ranges == ((0, 4), (4, 8))  # what the Ray run split the film into
