@@ -1,6 +1,6 @@
 """Trained models: parity with the official code (from the test fixtures) and CPU speed vs training-free.
 
-``python -m semantic_restore bench models [--skip-parity] [--skip-speed] [--frames N] [--size HxW]``
+``python -m semantic_restore bench models [--skip-parity] [--skip-speed] [--frames N] [--size HxW] [--rounds R]``
 
 Parity: the fixtures in ``tests/fixtures/`` hold the official outputs (made by
 ``scripts/make_model_fixtures.py`` running the official repositories) and the key layouts + seeds
@@ -19,7 +19,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ..colorize import exemplar_colorize, hint_colorize, hints_from_image_mask, sample_hints
+from ..colorize import hint_colorize, hints_from_image_mask, sample_hints
 from ..colorize.hint_sources import Hints
 from ..colorize.models import deep_exemplar as de
 from ..colorize.models import icolorit as ic
@@ -105,36 +105,62 @@ def _row(label: str, warped: torch.Tensor, ab: torch.Tensor, data: dict, t: int)
           f" / {_d(ab, data[f'e2e_ab{t}']):.2e} ({mean:.1e}) | 1e-3 |", flush=True)
 
 
-def _fps(fn, frames: int) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return frames / (time.perf_counter() - t0)
+def _speed_methods(n_frames: int, size: tuple[int, int]) -> tuple[dict, dict]:
+    """``{name: (family baseline, call)}`` and the frame count of each call: the film paths the CLI runs
+    (:func:`colorize.film.colorize_stream` vs :func:`deep_exemplar_stream`, shot detection on) and one
+    still with 10 hints (propagation vs iColoriT tiny/small/base), at the same frame size."""
+    from ..colorize.film import colorize_stream
+    from ..colorize.models.deep_exemplar_film import deep_exemplar_stream
 
-
-def speed(n_frames: int, size: tuple[int, int]) -> None:
     h, w = size
     clip = F.interpolate(skimage_photo("coffee"), size=(h, w), mode="area").repeat(n_frames, 1, 1, 1)
     ref = F.interpolate(skimage_photo("astronaut"), size=(h, w), mode="area")
     hints = hints_from_image_mask(*sample_hints(clip[:1], 10, seed=0))
-    print(f"| method ({w}x{h}, {torch.get_num_threads()} torch threads, random weights) | frames/s |")
-    print("|---|---|")
     enc = create_encoder(DEFAULT_ENCODER)
-    print(f"| exemplar: training_free ({DEFAULT_ENCODER}) | "
-          f"{_fps(lambda: exemplar_colorize(clip, ref, enc), n_frames):.3g} |", flush=True)
     nets = {"nonlocal_net": de.CorrespondenceNet(), "colornet": de.ColorNet()}
     for i, net in enumerate(nets.values()):
         net.load_state_dict(random_state_dict(state_spec(net.state_dict()), i))
-    vgg = de.vgg19_encoder()
-    model = de.DeepExemplar(vgg, nets["nonlocal_net"], nets["colornet"]).eval()
-    print(f"| exemplar: deep_exemplar (216x384 working area) | "
-          f"{_fps(lambda: de.deep_exemplar_colorize(clip, ref, model), n_frames):.3g} |", flush=True)
-    print(f"| hints: propagation (10 hints) | {_fps(lambda: hint_colorize(clip[:1], hints), 1):.3g} |", flush=True)
-    for variant in ("tiny", "base"):
-        cfg = ic.VARIANTS[variant][0]
-        m = ic.IColoriT(cfg).eval()
+    model = de.DeepExemplar(de.vgg19_encoder(), nets["nonlocal_net"], nets["colornet"]).eval()
+    methods = {
+        f"exemplar film: training_free ({DEFAULT_ENCODER})": (None, lambda: list(colorize_stream(clip.split(1), enc, ref))),
+        "exemplar film: deep_exemplar (216x384 working area)": (
+            f"exemplar film: training_free ({DEFAULT_ENCODER})", lambda: list(deep_exemplar_stream(clip.split(1), ref, model))),
+        "hints, 10 points: propagation": (None, lambda: hint_colorize(clip[:1], hints)),
+    }
+    for variant in ("tiny", "small", "base"):
+        m = ic.IColoriT(ic.VARIANTS[variant][0]).eval()
         m.load_state_dict(random_state_dict(state_spec(m.state_dict()), 0, fixed=m.state_dict()))
-        print(f"| hints: icolorit {variant} (224x224 working size) | "
-              f"{_fps(lambda: ic.icolorit_colorize(clip[:1], hints, m), 1):.3g} |", flush=True)
+        methods[f"hints, 10 points: icolorit {variant} (224x224 working size)"] = (
+            "hints, 10 points: propagation", lambda m=m: ic.icolorit_colorize(clip[:1], hints, m))
+    frames = {k: (n_frames if k.startswith("exemplar") else 1) for k in methods}
+    return methods, frames
+
+
+def speed(n_frames: int, size: tuple[int, int], rounds: int = 3) -> None:
+    """Paired, interleaved timing: every round runs every method once (the order rotates each round);
+    per method the median frames/s, and the median over rounds of its speed relative to the
+    training-free method of the same node measured in the same round."""
+    import statistics
+
+    methods, frames = _speed_methods(n_frames, size)
+    for _, call in methods.values():  # warm-up (allocations, lazy imports), not timed
+        call()
+    names = list(methods)
+    seconds: dict[str, list[float]] = {k: [] for k in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            t0 = time.perf_counter()
+            methods[name][1]()
+            seconds[name].append(time.perf_counter() - t0)
+    h, w = size
+    print(f"| method ({w}x{h}, {torch.get_num_threads()} torch threads, random weights, {rounds} rounds) "
+          "| frames/s (median) | vs training-free of the same node (median of paired ratios) |")
+    print("|---|---|---|")
+    for name in names:
+        base = methods[name][0]
+        ratio = "1 (baseline)" if base is None else \
+            f"{statistics.median(b / t for b, t in zip(seconds[base], seconds[name])):.3g}x"
+        print(f"| {name} | {frames[name] / statistics.median(seconds[name]):.3g} | {ratio} |", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--frames", type=int, default=3, help="clip length for the exemplar speed (default 3)")
     p.add_argument("--size", default="432x768", help="frame size HxW for the speed table (default 432x768)")
+    p.add_argument("--rounds", type=int, default=3, help="paired timing rounds (default 3)")
     args = p.parse_args(argv)
     torch.set_grad_enabled(False)
     try:
@@ -155,5 +182,5 @@ def main(argv: list[str] | None = None) -> int:
         deep_exemplar_parity()
     if not args.skip_speed:
         print()
-        speed(args.frames, size)
+        speed(args.frames, size, args.rounds)
     return 0

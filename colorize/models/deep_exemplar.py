@@ -315,8 +315,10 @@ def lab_at(rgb: torch.Tensor, size: tuple[int, int], dtype: torch.dtype = torch.
     # the official script halves a frame prepared at twice the working size (bilinear, i.e. 2x2
     # means); area-resizing to twice the size first and halving the same way gives the same
     # rounding in the official case and an anti-aliased result for any other size
-    small = F.interpolate(resize_area(lab, (2 * size[0], 2 * size[1])), scale_factor=0.5, mode="bilinear")
-    return lab[:, :1], small[:, :1], torch.cat([small[:, :1] - 50, small[:, 1:]], 1)
+    # L is centred before the resizing, in the official order (the other order rounds otherwise)
+    centred = torch.cat([lab[:, :1] - 50, lab[:, 1:]], 1)
+    small = F.interpolate(resize_area(centred, (2 * size[0], 2 * size[1])), scale_factor=0.5, mode="bilinear")
+    return lab[:, :1], small[:, :1] + 50, small
 
 
 def reference_size(frame_hw: Sequence[int], ref_hw: Sequence[int], size: tuple[int, int],
