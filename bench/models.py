@@ -25,7 +25,7 @@ from ..colorize.models import deep_exemplar as de
 from ..colorize.models import icolorit as ic
 from ..colorize.models.loading import random_inputs, random_state_dict, state_spec
 from ..encoders import DEFAULT_ENCODER, create_encoder
-from ..utils.color import lab_to_rgb, rgb_to_lab
+from ..utils.color import rgb_to_lab
 from ._photos import skimage_photo
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "fixtures")
@@ -84,25 +84,27 @@ def deep_exemplar_parity() -> None:
               f"{_d(sim, data['warp_sim']):.2e} | 1e-4 |")
         ab = model.colornet(x["color_in"] * 100 - 50)
         print(f"| Deep Exemplar colorization net (ab) | {_d(ab, data['color_ab']):.2e} | 1e-4 |", flush=True)
-    frames = torch.stack([data[f"frame{t}"] for t in range(3)]).permute(0, 3, 1, 2).float() / 255
-    ref = data["reference"].permute(2, 0, 1)[None].float() / 255
+    frames = torch.stack([data[f"frame{t}"] for t in range(3)]).permute(0, 3, 1, 2).double() / 255  # exact 8-bit
+    ref = data["reference"].permute(2, 0, 1)[None].double() / 255
     abs_, warps = de.predict_clip(frames, ref, model, size=(216, 384))
     for t, (ab, w) in enumerate(zip(abs_, warps)):
         _row(f"clip frame {t}, 216x384, free-running", w, ab, data, t)
-    _, _, ref_lab = de.lab_at(ref, (216, 384))
-    ref_feats = model.features(lab_to_rgb(torch.cat([ref_lab[:, :1] + 50, ref_lab[:, 1:]], 1)))
+    exemplar = de.prepare_reference(ref, model, (216, 384))
     for t in (1, 2):
-        _, _, lab = de.lab_at(frames[t:t + 1], (216, 384))
         _, _, prev = de.lab_at(frames[t - 1:t], (216, 384))
-        with torch.no_grad():
-            ab, w = model.frame(lab[:, :1], ref_lab, ref_feats, torch.cat([prev[:, :1], data[f"e2e_ab{t - 1}"]], 1))
-        _row(f"clip frame {t}, 216x384, official previous prediction as input", w, ab, data, t)
+        step = de.colorize_step(frames[t:t + 1], exemplar, model, (216, 384),
+                                torch.cat([prev[:, :1], data[f"e2e_ab{t - 1}"]], 1))
+        _row(f"clip frame {t}, 216x384, official previous prediction as input", step.warped, step.ab, data, t)
+    model.double()  # float64 both sides (the fixture's e2e64_* come from the official code in float64)
+    abs_, warps = de.predict_clip(frames, ref, model, size=(216, 384))
+    for t, (ab, w) in enumerate(zip(abs_, warps)):
+        _row(f"clip frame {t}, 216x384, free-running, float64", w, ab, data, t, "e2e64")
 
 
-def _row(label: str, warped: torch.Tensor, ab: torch.Tensor, data: dict, t: int) -> None:
-    mean = (ab - data[f"e2e_ab{t}"]).abs().mean().item()
-    print(f"| Deep Exemplar {label}: warped ab / final ab, max (mean) | {_d(warped, data[f'e2e_warp{t}']):.2e}"
-          f" / {_d(ab, data[f'e2e_ab{t}']):.2e} ({mean:.1e}) | 1e-3 |", flush=True)
+def _row(label: str, warped: torch.Tensor, ab: torch.Tensor, data: dict, t: int, key: str = "e2e") -> None:
+    mean = (ab - data[f"{key}_ab{t}"]).abs().mean().item()
+    print(f"| Deep Exemplar {label}: warped ab / final ab, max (mean) | {_d(warped, data[f'{key}_warp{t}']):.2e}"
+          f" / {_d(ab, data[f'{key}_ab{t}']):.2e} ({mean:.1e}) | 1e-3 |", flush=True)
 
 
 def _speed_methods(n_frames: int, size: tuple[int, int]) -> tuple[dict, dict]:

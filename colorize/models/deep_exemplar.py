@@ -37,14 +37,14 @@ import torch.nn.functional as F
 
 from ...encoders.registry import get_config, get_family
 from ...utils.checks import check_tensor, input_error
-from ...utils.color import lab_to_rgb, rgb_to_lab
+from ...utils.color import rgb_to_lab
 from ..guided import resize_area
 from .chroma import finish_chroma
 from .loading import ModelFile, find_weights, load_into, load_official
 
 __all__ = ["CorrespondenceNet", "ColorNet", "DeepExemplar", "FILES", "vgg19_encoder", "vgg19_from_official",
            "load_deep_exemplar", "deep_exemplar_colorize", "working_size", "predict_clip",
-           "normalize_features", "lab_at", "reference_size", "Exemplar", "prepare_reference", "Step", "colorize_step",
+           "normalize_features", "lab_at", "reference_lab_to_rgb", "reference_size", "Exemplar", "prepare_reference", "Step", "colorize_step",
            "AB_BOOST"]
 
 logger = logging.getLogger(__name__)
@@ -328,6 +328,29 @@ def reference_size(frame_hw: Sequence[int], ref_hw: Sequence[int], size: tuple[i
     return size if tuple(ref_hw) == tuple(frame_hw) else working_size(*ref_hw, area)
 
 
+# The official script renders the reference's LAB back to sRGB with constants of its own: the
+# XYZ -> linear sRGB matrix rounded to 8 digits and the 7.787 slope below the cube-root knee. Other
+# roundings (kornia's 16-digit matrix) move the reference features by 1e-6, which the random-weight
+# networks amplify past 1e-3 ab by frame 2 even in float64.
+_XYZ_TO_RGB = ((3.24048134, -1.53715152, -0.49853633),
+               (-0.96925495, 1.87599, 0.04155593),
+               (0.05564664, -0.20404134, 1.05731107))
+_WHITE_D65 = (0.95047, 1.0, 1.08883)
+
+
+def reference_lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
+    """CIE LAB ``[B, 3, H, W]`` (L 0..100) -> sRGB in ``[0, 1]`` with the official script's constants (z
+    clipped at 0 before the cube, sRGB clipped to [0, 1])."""
+    L, a, b = lab.unbind(1)
+    fy = (L + 16) / 116
+    f = torch.stack([a / 500 + fy, fy, (fy - b / 200).clamp(min=0)], 1)
+    xyz = torch.where(f > 0.2068966, f ** 3, (f - 16 / 116) / 7.787)
+    xyz = xyz * torch.tensor(_WHITE_D65, dtype=lab.dtype, device=lab.device).view(1, 3, 1, 1)
+    linear = torch.einsum("ij,bjhw->bihw", torch.tensor(_XYZ_TO_RGB, dtype=lab.dtype, device=lab.device), xyz)
+    rgb = torch.where(linear > 0.0031308, 1.055 * linear.clamp(min=0.0031308) ** (1 / 2.4) - 0.055, 12.92 * linear)
+    return rgb.clamp(0, 1)
+
+
 @dataclasses.dataclass
 class Exemplar:
     """A reference ready for the correspondence net: LAB (L centred) and VGG r12..r52, at its working size."""
@@ -342,7 +365,7 @@ def prepare_reference(reference: torch.Tensor, model: DeepExemplar, size: tuple[
     as the official script does."""
     _, _, lab = lab_at(reference[:1], size, model.dtype)
     lab = lab.to(next(model.colornet.parameters()).device)
-    rgb = lab_to_rgb(torch.cat([lab[:, :1] + 50, lab[:, 1:]], 1), clip=True)
+    rgb = reference_lab_to_rgb(torch.cat([lab[:, :1] + 50, lab[:, 1:]], 1))
     return Exemplar(lab, model.features(rgb))
 
 
