@@ -118,3 +118,23 @@ def test_cli_video_method_deep_exemplar(tmp_path, monkeypatch, capsys, deep_exem
                  "deep_exemplar", "--temperature", "0.02", "--models-dir", str(models)]) != 0
     assert "--temperature: expected no value with --method deep_exemplar" in capsys.readouterr().err
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_node_deep_exemplar_with_shots_is_the_stream(tmp_path, monkeypatch, deep_exemplar_files):
+    from semantic_restore.colorize.shots import ShotList
+    from semantic_restore.nodes import SemRestoreExemplarColorize
+    from semantic_restore.utils.paths import ENV_MODELS_DIR
+
+    monkeypatch.setattr(de, "OFFICIAL_AREA", AREA)
+    monkeypatch.setenv(ENV_MODELS_DIR, str(tmp_path))
+    deep_exemplar_files(tmp_path)
+    frames, refs = torch.cat(_clip()[2:]), torch.cat([_photo("rocket"), _photo("coffee")])
+    out, conf = SemRestoreExemplarColorize().execute(frames.permute(0, 2, 3, 1), refs.permute(0, 2, 3, 1), 1.0, 0.02,
+                                                     256, 0.5, shots=ShotList(3, [1]), method="deep_exemplar")
+    model = de.load_deep_exemplar(search_dirs=[str(tmp_path)])
+    expected = torch.cat(list(deep_exemplar_stream(frames.split(1), refs, model, shots=[1])))
+    assert torch.equal(out.permute(0, 3, 1, 2), expected.clamp(0, 1))
+    assert not torch.equal(expected, torch.cat(list(deep_exemplar_stream(frames.split(1), refs, model, shots=[]))))
+    with pytest.raises(ValueError, match="shots"):  # cuts found on another film
+        SemRestoreExemplarColorize().execute(frames.permute(0, 2, 3, 1), refs.permute(0, 2, 3, 1), 1.0, 0.02, 256,
+                                             0.5, shots=ShotList(5, [1]), method="deep_exemplar")
