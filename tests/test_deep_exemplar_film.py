@@ -138,3 +138,30 @@ def test_node_deep_exemplar_with_shots_is_the_stream(tmp_path, monkeypatch, deep
     with pytest.raises(ValueError, match="shots"):  # cuts found on another film
         SemRestoreExemplarColorize().execute(frames.permute(0, 2, 3, 1), refs.permute(0, 2, 3, 1), 1.0, 0.02, 256,
                                              0.5, shots=ShotList(5, [1]), method="deep_exemplar")
+
+
+def test_cli_folder_method_deep_exemplar_stills_and_films(tmp_path, monkeypatch, capsys, deep_exemplar_files):
+    monkeypatch.setattr(de, "OFFICIAL_AREA", AREA)
+    models = tmp_path / "models"
+    models.mkdir()
+    deep_exemplar_files(models)
+    src = tmp_path / "archive"
+    src.mkdir()
+    gray = (_gray(_photo("coffee", 48, 64))[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    Image.fromarray(gray).save(src / "photo.png")
+    write_test_video(src / "reel.mp4", width=64, height=48, frames=2)
+    ref = tmp_path / "ref.png"
+    Image.fromarray((_photo("chelsea")[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(ref)
+    out = tmp_path / "out"
+    assert main(["colorize", str(src), "-o", str(out), "--reference", str(ref), "--method", "deep_exemplar",
+                 "--models-dir", str(models)]) == 0
+    still = torch.from_numpy(np.asarray(Image.open(out / "photo.png").convert("RGB")).copy()).permute(2, 0, 1)[None] / 255
+    assert still.shape == (1, 3, 48, 64)
+    assert (rgb_to_lab(still)[:, 0] - rgb_to_lab(torch.from_numpy(gray).permute(2, 0, 1)[None] / 255)[:, 0]).abs().max() < 0.6
+    assert rgb_to_lab(still)[:, 1:].abs().mean() > 0.5
+    assert len(list(read_frames(probe(out / "reel.mp4")))) == 2
+    # the method is part of the settings: a training-free run of the same folder redoes the files
+    from semantic_restore.media.colorize_file import ColorizeOptions
+
+    base = ColorizeOptions(references=(str(ref),))
+    assert ColorizeOptions(references=(str(ref),), method="deep_exemplar").fingerprint() != base.fingerprint()
