@@ -105,7 +105,7 @@ def deep_exemplar(out: str) -> None:
     for i, (name, net) in enumerate(nets.items()):
         specs[name] = state_spec(net.state_dict())
         net.load_state_dict(random_state_dict(specs[name], SEED + i, fixed=net.state_dict()))
-        net.eval()
+        net.eval().requires_grad_(False)  # frame_colorization re-enables autograd inside no_grad: no graph
     vggnet, nonlocal_net, colornet = nets["vgg19_conv"], nets["nonlocal_net"], nets["colornet"]
     x = random_inputs(DE_SHAPES, SEED)
     res = {}
