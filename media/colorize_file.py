@@ -372,9 +372,10 @@ def _colorize_still(src, dst, options, progress, encoder, confidence_dst, interr
         rgb = trained_still(options.method, target, [r.to(device) for r in refs], hints, options, interrupt)
         if options.method == "icolorit":
             hints = None  # iColoriT used them
-    encoder = encoder if encoder is not None or (hints is None and options.method == "deep_exemplar") \
-        else shared_encoder(options)
-    if refs and options.method != "deep_exemplar":
+    matching = refs and options.method != "deep_exemplar"  # the training-free exemplar path
+    if encoder is None and (matching or hints is not None):
+        encoder = shared_encoder(options)
+    if matching:
         result = exemplar_colorize(target, [r.to(device) for r in refs], encoder, interrupt=interrupt,
                                    **{k: v for k, v in options.core_options().items() if k != "temporal_weight"})
         rgb, confidence = result.rgb, result.confidence
