@@ -95,13 +95,20 @@ def test_each_shot_picks_its_reference_and_keyframes_pin_one(model):
     assert torch.equal(torch.cat(pinned[3:]), by_rocket)
 
 
-def test_cli_video_method_deep_exemplar(tmp_path, monkeypatch, capsys, deep_exemplar_files):
+@pytest.fixture
+def cli_files(tmp_path, monkeypatch, deep_exemplar_files):
+    """``(models folder with the three random-weight files, chelsea reference png)``; small working area."""
     monkeypatch.setattr(de, "OFFICIAL_AREA", AREA)
     models = tmp_path / "models"
     models.mkdir()
     deep_exemplar_files(models)
     ref = tmp_path / "ref.png"
     Image.fromarray((_photo("chelsea")[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(ref)
+    return models, ref
+
+
+def test_cli_video_method_deep_exemplar(tmp_path, capsys, cli_files):
+    models, ref = cli_files
     src = write_test_video(tmp_path / "film.mp4", width=80, height=48, frames=3, audio=True)
     out = tmp_path / "out.mkv"
     assert main(["colorize", str(src), "-o", str(out), "--reference", str(ref), "--method", "deep_exemplar",
@@ -140,18 +147,13 @@ def test_node_deep_exemplar_with_shots_is_the_stream(tmp_path, monkeypatch, deep
                                              0.5, shots=ShotList(5, [1]), method="deep_exemplar")
 
 
-def test_cli_folder_method_deep_exemplar_stills_and_films(tmp_path, monkeypatch, capsys, deep_exemplar_files):
-    monkeypatch.setattr(de, "OFFICIAL_AREA", AREA)
-    models = tmp_path / "models"
-    models.mkdir()
-    deep_exemplar_files(models)
+def test_cli_folder_method_deep_exemplar_stills_and_films(tmp_path, cli_files):
+    models, ref = cli_files
     src = tmp_path / "archive"
     src.mkdir()
     gray = (_gray(_photo("coffee", 48, 64))[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
     Image.fromarray(gray).save(src / "photo.png")
     write_test_video(src / "reel.mp4", width=64, height=48, frames=2)
-    ref = tmp_path / "ref.png"
-    Image.fromarray((_photo("chelsea")[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(ref)
     out = tmp_path / "out"
     assert main(["colorize", str(src), "-o", str(out), "--reference", str(ref), "--method", "deep_exemplar",
                  "--models-dir", str(models)]) == 0
