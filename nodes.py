@@ -203,9 +203,10 @@ class SemRestoreExemplarColorize:
                          "method": (list(EXEMPLAR_METHODS), {"default": "training_free", "tooltip": (
                              "training_free: the pack's matching (no model files). deep_exemplar: the trained "
                              "Deep Exemplar networks (nonlocal_net_iter_76000.pth, colornet_iter_76000.pth, "
-                             "vgg19_conv.pth in models/semantic_restore); the batch is one clip, in order, coloured "
-                             "from the first reference; temperature, resolution, temporal_weight, shots and encoder "
-                             "are not used and the confidence is all white.")})},
+                             "vgg19_conv.pth in models/semantic_restore); the batch is one clip, in order (with "
+                             "shots: restarted at each cut), each shot coloured from the reference that suits it "
+                             "best; temperature, resolution, temporal_weight and encoder are not used and the "
+                             "confidence is all white.")})},
         }
 
     def execute(self, image, reference, strength, temperature, resolution, temporal_weight, encoder=None, shots=None,
@@ -213,6 +214,7 @@ class SemRestoreExemplarColorize:
         if check_method(method, EXEMPLAR_METHODS) == "deep_exemplar":
             target = image_to_bchw(image, "image")
             rgb = deep_exemplar_clip(target, image_to_bchw(reference, "reference"), strength=strength,
+                                     shots=None if shots is None else shots.cuts_for(target.shape[0], "shots"),
                                      device=bridge.torch_device(), search_dirs=bridge.model_search_dirs("semantic_restore"),
                                      progress=bridge.progress_bar(target.shape[0]), interrupt=bridge.throw_if_interrupted)
             return (bchw_to_image(rgb), torch.ones(rgb.shape[0], *rgb.shape[-2:]))

@@ -1,6 +1,6 @@
 """Trained models: parity with the official code (from the test fixtures) and CPU speed vs training-free.
 
-``python -m semantic_restore bench models [--skip-parity] [--skip-speed] [--frames N] [--size HxW]``
+``python -m semantic_restore bench models [--skip-parity] [--skip-speed] [--frames N] [--size HxW] [--rounds R]``
 
 Parity: the fixtures in ``tests/fixtures/`` hold the official outputs (made by
 ``scripts/make_model_fixtures.py`` running the official repositories) and the key layouts + seeds
@@ -19,13 +19,13 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ..colorize import exemplar_colorize, hint_colorize, hints_from_image_mask, sample_hints
+from ..colorize import hint_colorize, hints_from_image_mask, sample_hints
 from ..colorize.hint_sources import Hints
 from ..colorize.models import deep_exemplar as de
 from ..colorize.models import icolorit as ic
 from ..colorize.models.loading import random_inputs, random_state_dict, state_spec
 from ..encoders import DEFAULT_ENCODER, create_encoder
-from ..utils.color import lab_to_rgb, rgb_to_lab
+from ..utils.color import rgb_to_lab
 from ._photos import skimage_photo
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "fixtures")
@@ -84,57 +84,85 @@ def deep_exemplar_parity() -> None:
               f"{_d(sim, data['warp_sim']):.2e} | 1e-4 |")
         ab = model.colornet(x["color_in"] * 100 - 50)
         print(f"| Deep Exemplar colorization net (ab) | {_d(ab, data['color_ab']):.2e} | 1e-4 |", flush=True)
-    frames = torch.stack([data[f"frame{t}"] for t in range(3)]).permute(0, 3, 1, 2).float() / 255
-    ref = data["reference"].permute(2, 0, 1)[None].float() / 255
+    frames = torch.stack([data[f"frame{t}"] for t in range(3)]).permute(0, 3, 1, 2).double() / 255  # exact 8-bit
+    ref = data["reference"].permute(2, 0, 1)[None].double() / 255
     abs_, warps = de.predict_clip(frames, ref, model, size=(216, 384))
     for t, (ab, w) in enumerate(zip(abs_, warps)):
         _row(f"clip frame {t}, 216x384, free-running", w, ab, data, t)
-    _, _, ref_lab = de.lab_at(ref, (216, 384))
-    ref_feats = model.features(lab_to_rgb(torch.cat([ref_lab[:, :1] + 50, ref_lab[:, 1:]], 1)))
+    exemplar = de.prepare_reference(ref, model, (216, 384))
     for t in (1, 2):
-        _, _, lab = de.lab_at(frames[t:t + 1], (216, 384))
         _, _, prev = de.lab_at(frames[t - 1:t], (216, 384))
-        with torch.no_grad():
-            ab, w = model.frame(lab[:, :1], ref_lab, ref_feats, torch.cat([prev[:, :1], data[f"e2e_ab{t - 1}"]], 1))
-        _row(f"clip frame {t}, 216x384, official previous prediction as input", w, ab, data, t)
+        step = de.colorize_step(frames[t:t + 1], exemplar, model, (216, 384),
+                                torch.cat([prev[:, :1], data[f"e2e_ab{t - 1}"]], 1))
+        _row(f"clip frame {t}, 216x384, official previous prediction as input", step.warped, step.ab, data, t)
+    model.double()  # float64 both sides (the fixture's e2e64_* come from the official code in float64)
+    abs_, warps = de.predict_clip(frames, ref, model, size=(216, 384))
+    for t, (ab, w) in enumerate(zip(abs_, warps)):
+        _row(f"clip frame {t}, 216x384, free-running, float64", w, ab, data, t, "e2e64")
 
 
-def _row(label: str, warped: torch.Tensor, ab: torch.Tensor, data: dict, t: int) -> None:
-    mean = (ab - data[f"e2e_ab{t}"]).abs().mean().item()
-    print(f"| Deep Exemplar {label}: warped ab / final ab, max (mean) | {_d(warped, data[f'e2e_warp{t}']):.2e}"
-          f" / {_d(ab, data[f'e2e_ab{t}']):.2e} ({mean:.1e}) | 1e-3 |", flush=True)
+def _row(label: str, warped: torch.Tensor, ab: torch.Tensor, data: dict, t: int, key: str = "e2e") -> None:
+    mean = (ab - data[f"{key}_ab{t}"]).abs().mean().item()
+    print(f"| Deep Exemplar {label}: warped ab / final ab, max (mean) | {_d(warped, data[f'{key}_warp{t}']):.2e}"
+          f" / {_d(ab, data[f'{key}_ab{t}']):.2e} ({mean:.1e}) | 1e-3 |", flush=True)
 
 
-def _fps(fn, frames: int) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return frames / (time.perf_counter() - t0)
+def _speed_methods(n_frames: int, size: tuple[int, int]) -> tuple[dict, dict]:
+    """``{name: (family baseline, call)}`` and the frame count of each call: the film paths the CLI runs
+    (:func:`colorize.film.colorize_stream` vs :func:`deep_exemplar_stream`, shot detection on) and one
+    still with 10 hints (propagation vs iColoriT tiny/small/base), at the same frame size."""
+    from ..colorize.film import colorize_stream
+    from ..colorize.models.deep_exemplar_film import deep_exemplar_stream
 
-
-def speed(n_frames: int, size: tuple[int, int]) -> None:
     h, w = size
     clip = F.interpolate(skimage_photo("coffee"), size=(h, w), mode="area").repeat(n_frames, 1, 1, 1)
     ref = F.interpolate(skimage_photo("astronaut"), size=(h, w), mode="area")
     hints = hints_from_image_mask(*sample_hints(clip[:1], 10, seed=0))
-    print(f"| method ({w}x{h}, {torch.get_num_threads()} torch threads, random weights) | frames/s |")
-    print("|---|---|")
     enc = create_encoder(DEFAULT_ENCODER)
-    print(f"| exemplar: training_free ({DEFAULT_ENCODER}) | "
-          f"{_fps(lambda: exemplar_colorize(clip, ref, enc), n_frames):.3g} |", flush=True)
     nets = {"nonlocal_net": de.CorrespondenceNet(), "colornet": de.ColorNet()}
     for i, net in enumerate(nets.values()):
         net.load_state_dict(random_state_dict(state_spec(net.state_dict()), i))
-    vgg = de.vgg19_encoder()
-    model = de.DeepExemplar(vgg, nets["nonlocal_net"], nets["colornet"]).eval()
-    print(f"| exemplar: deep_exemplar (216x384 working area) | "
-          f"{_fps(lambda: de.deep_exemplar_colorize(clip, ref, model), n_frames):.3g} |", flush=True)
-    print(f"| hints: propagation (10 hints) | {_fps(lambda: hint_colorize(clip[:1], hints), 1):.3g} |", flush=True)
-    for variant in ("tiny", "base"):
-        cfg = ic.VARIANTS[variant][0]
-        m = ic.IColoriT(cfg).eval()
+    model = de.DeepExemplar(de.vgg19_encoder(), nets["nonlocal_net"], nets["colornet"]).eval()
+    methods = {
+        f"exemplar film: training_free ({DEFAULT_ENCODER})": (None, lambda: list(colorize_stream(clip.split(1), enc, ref))),
+        "exemplar film: deep_exemplar (216x384 working area)": (
+            f"exemplar film: training_free ({DEFAULT_ENCODER})", lambda: list(deep_exemplar_stream(clip.split(1), ref, model))),
+        "hints, 10 points: propagation": (None, lambda: hint_colorize(clip[:1], hints)),
+    }
+    for variant in ("tiny", "small", "base"):
+        m = ic.IColoriT(ic.VARIANTS[variant][0]).eval()
         m.load_state_dict(random_state_dict(state_spec(m.state_dict()), 0, fixed=m.state_dict()))
-        print(f"| hints: icolorit {variant} (224x224 working size) | "
-              f"{_fps(lambda: ic.icolorit_colorize(clip[:1], hints, m), 1):.3g} |", flush=True)
+        methods[f"hints, 10 points: icolorit {variant} (224x224 working size)"] = (
+            "hints, 10 points: propagation", lambda m=m: ic.icolorit_colorize(clip[:1], hints, m))
+    frames = {k: (n_frames if k.startswith("exemplar") else 1) for k in methods}
+    return methods, frames
+
+
+def speed(n_frames: int, size: tuple[int, int], rounds: int = 3) -> None:
+    """Paired, interleaved timing: every round runs every method once (the order rotates each round);
+    per method the median frames/s, and the median over rounds of its speed relative to the
+    training-free method of the same node measured in the same round."""
+    import statistics
+
+    methods, frames = _speed_methods(n_frames, size)
+    for _, call in methods.values():  # warm-up (allocations, lazy imports), not timed
+        call()
+    names = list(methods)
+    seconds: dict[str, list[float]] = {k: [] for k in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            t0 = time.perf_counter()
+            methods[name][1]()
+            seconds[name].append(time.perf_counter() - t0)
+    h, w = size
+    print(f"| method ({w}x{h}, {torch.get_num_threads()} torch threads, random weights, {rounds} rounds) "
+          "| frames/s (median) | vs training-free of the same node (median of paired ratios) |")
+    print("|---|---|---|")
+    for name in names:
+        base = methods[name][0]
+        ratio = "1 (baseline)" if base is None else \
+            f"{statistics.median(b / t for b, t in zip(seconds[base], seconds[name])):.3g}x"
+        print(f"| {name} | {frames[name] / statistics.median(seconds[name]):.3g} | {ratio} |", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--frames", type=int, default=3, help="clip length for the exemplar speed (default 3)")
     p.add_argument("--size", default="432x768", help="frame size HxW for the speed table (default 432x768)")
+    p.add_argument("--rounds", type=int, default=3, help="paired timing rounds (default 3)")
     args = p.parse_args(argv)
     torch.set_grad_enabled(False)
     try:
@@ -155,5 +184,5 @@ def main(argv: list[str] | None = None) -> int:
         deep_exemplar_parity()
     if not args.skip_speed:
         print()
-        speed(args.frames, size)
+        speed(args.frames, size, args.rounds)
     return 0

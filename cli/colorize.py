@@ -14,6 +14,7 @@ import os
 
 from ..media.colorize_file import ColorizeOptions, FileReport, colorize_file
 from ..media.image_io import check_outputs
+from ..media.trained import check_method_options
 from ..media.video_io import DEFAULT_CRF, is_video_path
 from .folder import add_folder_arguments, check_file_arguments, run_folder
 
@@ -54,8 +55,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lossless", action="store_true",
                    help="videos: FFV1 in RGB, exact frames (large files; .mkv plays most widely)")
     p.add_argument("--method", default=None, choices=("training_free", "deep_exemplar", "propagation", "icolorit"),
-                   help="stills (issue 15): with --reference, training_free (default) or deep_exemplar (its official "
-                        "files in the model folders); with hints only, propagation (default) or icolorit")
+                   help="issue 15: with --reference, training_free (default) or deep_exemplar (its official files in "
+                        "the model folders; films: its temporal propagation, restarted at each shot cut); with hints "
+                        "only (stills), propagation (default) or icolorit")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to run (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT (and the confidence file) if they exist")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -87,7 +89,8 @@ def options_from_args(args: argparse.Namespace) -> ColorizeOptions:
         references=tuple(args.reference), keyframes=args.keyframes, encoder=args.encoder, strength=args.strength,
         temperature=args.temperature, resolution=args.resolution, temporal_weight=args.temporal_weight,
         hint_image=args.hint_image, hint_mask=args.hint_mask, hints=args.hints, codec=args.codec, crf=args.crf,
-        lossless=args.lossless, device=args.device, models_dir=args.models_dir, overwrite=args.overwrite)
+        lossless=args.lossless, device=args.device, models_dir=args.models_dir, overwrite=args.overwrite,
+        method=getattr(args, "method", None))
 
 
 class _Bar:
@@ -115,12 +118,10 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "chroma_from", None):
         return run_chroma_from(args)
     options = options_from_args(args)
+    check_method_options(options)  # issue 15: before any work, for a folder too
     if os.path.isdir(args.target):
         return run_folder(args, options)
     check_file_arguments(args)
-    method = _method(args)
-    if method in ("deep_exemplar", "icolorit"):
-        return _run_trained(args, method)
     if not is_video_path(args.target):  # stills: every output checked (and distinct) before any work
         check_outputs([(args.output, "--output"), (args.confidence, "--confidence")], args.overwrite)
     bar = _Bar(os.path.basename(args.target), getattr(args, "progress", False))
@@ -161,48 +162,3 @@ def describe(report: FileReport) -> str:
         what += f", {report.frames} frames, {report.fps:.2f} frames/s" + (", audio copied" if report.audio_copied else "")
     notes = f" ({'; '.join(report.notes)})" if report.notes else ""
     return f"wrote {os.path.abspath(report.dst)} ({what}){notes}"
-
-
-# --- issue 15: trained methods (stills) ----------------------------------------------------------
-
-def _method(args: argparse.Namespace) -> str:
-    method = getattr(args, "method", None)
-    allowed = ("training_free", "deep_exemplar") if args.reference else ("propagation", "icolorit")
-    if method is not None and method not in allowed:
-        raise ValueError(f"--method: expected one of {', '.join(allowed)} "
-                         f"{'with --reference' if args.reference else 'for hints only'}, got {method}.")
-    return method or allowed[0]
-
-
-def _run_trained(args: argparse.Namespace, method: str) -> int:
-    """``--method deep_exemplar`` (TARGET is one frame; the first reference colours it) or ``icolorit`` (hints)."""
-    import torch
-
-    from ..colorize.models.methods import deep_exemplar_clip, icolorit_hints
-    from ..utils.paths import default_search_dirs
-    from ..media.image_io import read_image, write_image
-
-    if is_video_path(args.target):
-        raise ValueError(f"--method {method}: expected a still image as TARGET, got a video. Videos use the "
-                         "default method for now.")
-    check_outputs([(args.output, "--output")], args.overwrite)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device: expected a machine with CUDA for 'cuda', got none. Use --device cpu.")
-    device = torch.device(args.device)
-    search_dirs = default_search_dirs([args.models_dir] if args.models_dir else [])
-    target = read_image(args.target, "target").to(device)
-    if method == "deep_exemplar":
-        ref = read_image(args.reference[0], "reference").to(device)
-        rgb = deep_exemplar_clip(target, ref, strength=args.strength, search_dirs=search_dirs, device=device)
-    else:
-        rgb = icolorit_hints(target, _read_hints(args, target, device), search_dirs=search_dirs, device=device)
-    write_image(rgb, args.output, overwrite=args.overwrite)
-    print(f"wrote {os.path.abspath(args.output)} ({target.shape[-1]}x{target.shape[-2]}, {method})")
-    return 0
-
-
-def _read_hints(args: argparse.Namespace, target, device):
-    """The hints of ``--hint-image``/``--hint-mask`` and ``--hints`` (points win)."""
-    from ..media.colorize_file import read_hints
-
-    return read_hints(args.hint_image, args.hint_mask, args.hints, tuple(target.shape[-2:]), device)

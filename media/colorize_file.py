@@ -29,6 +29,7 @@ import torch
 from ..utils.checks import check_device, input_error
 from ..version import __version__
 from .atomic import atomic_output, check_destination
+from .trained import check_method_options, deep_exemplar_frames, trained_still
 from .video_io import EncodeSettings, VideoWriter, is_video_path, probe, read_frames
 
 __all__ = ["ColorizeOptions", "FileReport", "colorize_file", "reference_files", "read_keyframes", "shared_encoder",
@@ -70,6 +71,7 @@ class ColorizeOptions:
     device: str = "cpu"
     models_dir: str | None = None
     overwrite: bool = False
+    method: str | None = None  # issue 15: None = the input's default method (media/trained.py)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "references", tuple(str(r) for r in self.references))
@@ -98,8 +100,8 @@ def _fingerprint(options: ColorizeOptions) -> str:
 
     record: dict = {"version": __version__}
     for f in dataclasses.fields(options):
-        if f.name in _NOT_FINGERPRINTED:
-            continue
+        if f.name in _NOT_FINGERPRINTED or (f.name == "method" and options.method is None):
+            continue  # (no method named: the fingerprint of a run before methods existed)
         value = getattr(options, f.name)
         if f.name == "references":
             value = [_file_digest(p) for p in reference_files(value)] if value else []
@@ -249,6 +251,7 @@ def colorize_file(src: str | Path, dst: str | Path, options: ColorizeOptions, pr
     """
     src, dst = Path(src), Path(dst)
     check_destination(dst, options.overwrite)
+    check_method_options(options)
     if confidence_dst is not None:
         check_destination(Path(confidence_dst), options.overwrite)
     video = is_video_path(src)
@@ -294,25 +297,26 @@ def _colorize_video(src, dst, options, progress, encoder, confidence_dst, interr
         raise input_error("--confidence", "a still image input", f"the video {str(src)!r}", "Drop --confidence.")
     info, keyframes, refs = video_inputs(src, options)
     total = info.expected_frames
-    encoder = encoder if encoder is not None else shared_encoder(options)
     device = check_device(options.device)
-    fingerprint = options.fingerprint()
     timestamps: deque[int | None] = deque()
+    if options.method == "deep_exemplar":
+        stream = deep_exemplar_frames(_decoded(info, device, timestamps), refs, options, keyframes=keyframes or None,
+                                      interrupt=interrupt)
+    else:
+        encoder = encoder if encoder is not None else shared_encoder(options)
+        stream = (r.rgb for r in colorize_stream(_decoded(info, device, timestamps), encoder, refs,
+                                                 keyframes=keyframes or None, interrupt=interrupt,
+                                                 **options.core_options()))
+    fingerprint = options.fingerprint()
     count = 0
     t0 = time.perf_counter()  # frames/s in the report: decode + colorize + encode, not model loading
     logger.info("colorize %s (%dx%d, %s, ~%s frames at %.3g fps) -> %s", src, info.width, info.height, info.pix_fmt,
                 total, float(info.fps), dst)
 
-    def frames() -> Iterator[torch.Tensor]:
-        for frame in read_frames(info):
-            timestamps.append(frame.pts)
-            yield frame.image.to(device)
-
     with atomic_output(dst, overwrite=options.overwrite) as tmp:
         with VideoWriter(tmp, info, options.encode_settings(), dst_name=dst) as writer:
-            for result in colorize_stream(frames(), encoder, refs, keyframes=keyframes or None,
-                                          interrupt=interrupt, **options.core_options()):
-                writer.write(result.rgb, timestamps.popleft())
+            for rgb in stream:
+                writer.write(rgb, timestamps.popleft())
                 count += 1
                 if progress is not None:
                     progress(count, total)
@@ -323,6 +327,13 @@ def _colorize_video(src, dst, options, progress, encoder, confidence_dst, interr
         notes = list(writer.notes) + [f"not copied: {s}" for s in info.extra_streams]
     return FileReport(src, dst, "video", count, info.width, info.height, time.perf_counter() - t0,
                       dst.stat().st_size, fingerprint, audio_copied=info.audio_codec is not None, notes=notes)
+
+
+def _decoded(info, device, timestamps: deque) -> Iterator[torch.Tensor]:
+    """The decoded frames on ``device``, each one's timestamp appended to ``timestamps`` as it is read."""
+    for frame in read_frames(info):
+        timestamps.append(frame.pts)
+        yield frame.image.to(device)
 
 
 def read_hints(hint_image: str | None, hint_mask: str | None, points: str | None, size: tuple[int, int],
@@ -353,18 +364,27 @@ def _colorize_still(src, dst, options, progress, encoder, confidence_dst, interr
     if options.references or keyframes or not (options.hints or options.hint_image):
         # a still is a one-frame film: a keyframe at frame 0 replaces the references
         refs = keyframes[0] if 0 in keyframes else _references(options, keyframes)
+    if confidence_dst is not None and options.method in ("deep_exemplar", "icolorit"):
+        raise input_error("--confidence", "--method training_free (the confidence is its match's)",
+                          f"--method {options.method}", "Drop --confidence.")
     if confidence_dst is not None and not refs:
         raise input_error("--confidence", "--reference (the confidence is the reference match's)", "hints only",
                           "Drop --confidence or add --reference.")
     device = check_device(options.device)
     target = read_image(str(src), "target").to(device)
-    encoder = encoder if encoder is not None else shared_encoder(options)
     rgb, confidence = target, None
-    if refs:
+    hints = read_hints(options.hint_image, options.hint_mask, options.hints, tuple(target.shape[-2:]), device)
+    if options.method in ("deep_exemplar", "icolorit"):
+        rgb = trained_still(options.method, target, [r.to(device) for r in refs], hints, options, interrupt)
+        if options.method == "icolorit":
+            hints = None  # iColoriT used them
+    matching = refs and options.method != "deep_exemplar"  # the training-free exemplar path
+    if encoder is None and (matching or hints is not None):
+        encoder = shared_encoder(options)
+    if matching:
         result = exemplar_colorize(target, [r.to(device) for r in refs], encoder, interrupt=interrupt,
                                    **{k: v for k, v in options.core_options().items() if k != "temporal_weight"})
         rgb, confidence = result.rgb, result.confidence
-    hints = read_hints(options.hint_image, options.hint_mask, options.hints, tuple(target.shape[-2:]), device)
     if hints is not None:
         rgb = hint_colorize(target, hints, base_rgb=rgb if refs else None, base_confidence=confidence, encoder=encoder)
     fingerprint = options.fingerprint()

@@ -72,6 +72,7 @@ TEMPLATE_TITLES = {
     "film_shots": "4b Colorize a film shot by shot",
     "diffusion_colorize": "8 Take a diffusion model's colour, keep my photo's luminance (SD1.5)",
     "reference_from_diffusion": "9 Colorize a film from a diffusion keyframe (SD1.5)",
+    "icolorit_hints": "2b Colorize with hints by the trained iColoriT model",  # issue 15
 }
 
 
@@ -284,6 +285,7 @@ def workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, str]]]]:
         (3, "image", 7, "image"), (4, "MODEL", 7, "model"), (4, "VAE", 7, "vae"), (5, "CONDITIONING", 7, "positive"),
         (6, "CONDITIONING", 7, "negative"), (7, "image", 8, "images")])
     wf.update(diffusion_workflows())
+    wf.update(trained_workflows())
     return wf
 
 
@@ -345,6 +347,24 @@ def diffusion_workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, 
                 (10, "IMAGE", 11, "colorized"), (2, "images", 12, "image"), (11, "image", 12, "reference"),
                 (12, "image", 13, "images"), (2, "audio", 13, "audio"), (13, "VIDEO", 14, "video"),
                 (11, "image", 15, "images")])
+    return wf
+
+
+def trained_workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, str]]]]:
+    """Issue 15: the trained hint model (iColoriT) on the same photo and hints as workflow 2."""
+    wf = {}
+    wf["icolorit_hints"] = ([
+        N(1, "LoadImage", (0, 0), ["chelsea_gray.png", "image"], "Black-and-white photo", (300, 330)),
+        N(2, "LoadImage", (0, 380), ["chelsea_hints.png", "image"], "Hints: paint colours, then mask them",
+          (300, 330)),
+        N(3, "SemRestoreHintColorize", (360, 0), {"method": "icolorit"}, size=(340, 260)),
+        N(4, "SaveImage", (760, 0), ["semantic_restore/icolorit"], size=(400, 400)),
+        note(5, (360, 330), "Hint colorization by the trained iColoriT network (method `icolorit`): it fills whole "
+             "regions from a few colour points. Put an official checkpoint (`icolorit_base_4ch_patch16_224.pth`, "
+             "or the small/tiny one) in `models/semantic_restore/` (sources in the README model table). Paint and "
+             "mask hints as in workflow 2; the output keeps the photo's size and luminance."),
+    ], [(1, "IMAGE", 3, "image"), (2, "IMAGE", 3, "hint_image"), (2, "MASK", 3, "hint_mask"),
+        (3, "image", 4, "images")])
     return wf
 
 

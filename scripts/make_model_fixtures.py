@@ -105,7 +105,7 @@ def deep_exemplar(out: str) -> None:
     for i, (name, net) in enumerate(nets.items()):
         specs[name] = state_spec(net.state_dict())
         net.load_state_dict(random_state_dict(specs[name], SEED + i, fixed=net.state_dict()))
-        net.eval()
+        net.eval().requires_grad_(False)  # frame_colorization re-enables autograd inside no_grad: no graph
     vggnet, nonlocal_net, colornet = nets["vgg19_conv"], nets["nonlocal_net"], nets["colornet"]
     x = random_inputs(DE_SHAPES, SEED)
     res = {}
@@ -127,27 +127,41 @@ def deep_exemplar(out: str) -> None:
     frames = [coffee[..., 4 + d:436 + d, 8 + 2 * d:776 + 2 * d] for d in (-2, 0, 3)]
     ref = _photo(432, 768, "astronaut")
     as_pil = [Image.fromarray((f[0] * 255).round().byte().permute(1, 2, 0).numpy()) for f in frames + [ref]]
-    IB_lab = torch.nn.functional.interpolate(transform(as_pil[-1]).unsqueeze(0).float(), scale_factor=0.5,
-                                             mode="bilinear")
-    with torch.no_grad():
-        I_reference_rgb = tensor_lab2rgb(torch.cat((uncenter_l(IB_lab[:, 0:1]), IB_lab[:, 1:3]), dim=1))
-        features_B = vggnet(I_reference_rgb, ["r12", "r22", "r32", "r42", "r52"], preprocess=True)
-    I_last = None
-    for t, pil in enumerate(as_pil[:-1]):
-        IA_lab = torch.nn.functional.interpolate(transform(pil).unsqueeze(0).float(), scale_factor=0.5,
-                                                 mode="bilinear")
-        if I_last is None:
-            I_last = torch.zeros_like(IA_lab)
+
+    def clip(lab_of, key: str) -> None:
+        IB_lab = lab_of(as_pil[-1])
         with torch.no_grad():
-            ab, nonlocal_lab, _ = frame_colorization(IA_lab, IB_lab, I_last, features_B, vggnet, nonlocal_net,
-                                                     colornet, feature_noise=0, temperature=1e-10)
-        I_last = torch.cat((IA_lab[:, 0:1], ab), dim=1)
-        res[f"e2e_ab{t}"] = ab
-        res[f"e2e_warp{t}"] = nonlocal_lab[:, 1:3]
-        print("frame", t, "ab range", float(ab.min()), float(ab.max()))
+            I_reference_rgb = tensor_lab2rgb(torch.cat((uncenter_l(IB_lab[:, 0:1]), IB_lab[:, 1:3]), dim=1))
+            features_B = vggnet(I_reference_rgb, ["r12", "r22", "r32", "r42", "r52"], preprocess=True)
+        I_last = None
+        for t, pil in enumerate(as_pil[:-1]):
+            IA_lab = lab_of(pil)
+            if I_last is None:
+                I_last = torch.zeros_like(IA_lab)
+            with torch.no_grad():
+                ab, nonlocal_lab, _ = frame_colorization(IA_lab, IB_lab, I_last, features_B, vggnet, nonlocal_net,
+                                                         colornet, feature_noise=0, temperature=1e-10)
+            I_last = torch.cat((IA_lab[:, 0:1], ab), dim=1)
+            res[f"{key}_ab{t}"] = ab  # (float64 ones stored as float32: 7.6e-6 at 128, far below the 1e-3 bar)
+            res[f"{key}_warp{t}"] = nonlocal_lab[:, 1:3]
+            print(key, "frame", t, "ab range", float(ab.min()), float(ab.max()))
+
+    def halved(lab):
+        return torch.nn.functional.interpolate(lab, scale_factor=0.5, mode="bilinear")
+
+    clip(lambda pil: halved(transform(pil).unsqueeze(0).float()), "e2e")
+    # The same clip in float64 (issue 15): networks cast to float64 and the LAB kept in float64, i.e.
+    # the transform above minus ToTensor's float32 cast (CenterPad/CenterCrop are identities here).
+    # The random-weight networks amplify float32 rounding chaotically (this very loop run with 1 and
+    # 2 threads differs by 0.04 ab on frame 0); in float64 that rounding is gone.
+    for net in nets.values():
+        net.double()
+    clip(lambda pil: halved(Normalize()(torch.from_numpy(RGB2Lab()(np.asarray(pil)).transpose(2, 0, 1).copy()))[None]),
+         "e2e64")
     for t, pil in enumerate(as_pil):
         res[f"frame{t}" if t < 3 else "reference"] = torch.from_numpy(np.asarray(pil).copy())
-    meta = {"command": "test.py colorize_video loop, image_size 432x768, temperature 1e-10, WLS off",
+    meta = {"command": "test.py colorize_video loop, image_size 432x768, temperature 1e-10, WLS off; "
+                       "e2e64_*: the same loop in float64",
             "specs": specs}
     _write(out, "deep_exemplar", [], res, meta)
     print({k: tuple(v.shape) for k, v in res.items()})

@@ -102,3 +102,30 @@ def tolerance(dtype: torch.dtype) -> dict:
 @pytest.fixture
 def tol(dtype) -> dict:
     return tolerance(dtype)
+
+
+# --- issue 15: random-weight trained-model files in the official layouts ---------------------------
+def _write_deep_exemplar_files(folder) -> None:
+    """Deep Exemplar's three official files (official names and key layouts), seeded random weights."""
+    from semantic_restore.colorize.models.deep_exemplar import FILES, ColorNet, CorrespondenceNet
+    from semantic_restore.colorize.models.loading import random_state_dict, state_spec
+
+    vgg_spec = [[f"conv{n}.{p}", s, "float32"] for n, s in
+                [(f"{b}_{i}", None) for b, c in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4)) for i in range(1, c + 1)]
+                for p in ("weight", "bias")]
+    chans = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
+    spec = []
+    prev = 3
+    for name, _, _ in vgg_spec[::2]:
+        b = int(name[4])
+        spec += [[name, [chans[b], prev, 3, 3], "float32"], [name.replace("weight", "bias"), [chans[b]], "float32"]]
+        prev = chans[b]
+    torch.save(random_state_dict(spec, 1), os.path.join(folder, "vgg19_conv.pth"))
+    for i, (key, net) in enumerate((("nonlocal_net", CorrespondenceNet()), ("colornet", ColorNet()))):
+        torch.save(random_state_dict(state_spec(net.state_dict()), 2 + i), os.path.join(folder, FILES[key].filenames[0]))
+
+
+@pytest.fixture
+def deep_exemplar_files():
+    """``write(folder)``: Deep Exemplar's three official files with seeded random weights into ``folder``."""
+    return _write_deep_exemplar_files

@@ -16,10 +16,10 @@ import torch
 from safetensors.torch import load_file
 
 from semantic_restore.colorize.models.deep_exemplar import (
-    LAYERS, ColorNet, CorrespondenceNet, DeepExemplar, deep_exemplar_colorize, lab_at, load_deep_exemplar,
-    predict_clip, vgg19_encoder, working_size)
+    LAYERS, ColorNet, CorrespondenceNet, DeepExemplar, colorize_step, deep_exemplar_colorize, lab_at,
+    load_deep_exemplar, predict_clip, prepare_reference, vgg19_encoder, working_size)
 from semantic_restore.colorize.models.loading import random_inputs, random_state_dict
-from semantic_restore.utils.color import lab_to_rgb, rgb_to_lab
+from semantic_restore.utils.color import rgb_to_lab
 from semantic_restore.utils.paths import ModelFileNotFoundError
 
 FIX = os.path.join(os.path.dirname(__file__), "fixtures", "deep_exemplar")
@@ -73,46 +73,77 @@ def test_colornet_forward_matches_official(fx):
     assert _max(ab, data["color_ab"]) <= 1e-4
 
 
-def _clip(data):
-    frames = torch.stack([data[f"frame{t}"] for t in range(3)]).permute(0, 3, 1, 2).float() / 255
-    return frames, data["reference"].permute(2, 0, 1)[None].float() / 255
+def _clip(data, dtype=torch.float32):
+    """Frames and reference as the official script reads them: 8-bit levels (exact in float64)."""
+    frames = torch.stack([data[f"frame{t}"] for t in range(3)]).permute(0, 3, 1, 2).to(dtype) / 255
+    return frames, data["reference"].permute(2, 0, 1)[None].to(dtype) / 255
 
 
-# End-to-end tolerance. Every network matches the official one (correspondence and colorization
-# nets bit-identically on the same inputs, VGG19 to 2e-6 relative), and the warped colours of
-# every frame match to float rounding. But the random-weight colorization net amplifies float32
-# rounding differences of its inputs (the VGG19 features, computed in another operation order)
-# about 3e4-fold: frame 0's ab moves by ~0.03 (of +-128, mean 2e-3). Fed back as the next
-# frame's input (the temporal propagation) the difference compounds chaotically (frame 2: tens),
-# so frames 1 and 2 are checked with the official previous prediction as their input
-# ("teacher forcing"), which tests the propagation wiring without the compounding.
-# Numbers: docs/benchmarks.md (bench/models.py).
+@pytest.mark.slow
+def test_three_frame_clip_matches_official_float64(fx):
+    """The issue's bar (max abs ab difference <= 1e-3 at the official working size, 3 frames, temporal
+    propagation included) in float64, where float32 rounding no longer drives the random-weight networks."""
+    _, data, sds, _, _ = fx
+    model = DeepExemplar(vgg19_encoder(sds["vgg19_conv"]), CorrespondenceNet(), ColorNet()).eval()
+    model.nonlocal_net.load_state_dict(sds["nonlocal_net"])
+    model.colornet.load_state_dict(sds["colornet"])
+    model.double()  # (the Caffe 1/255 is float64 already)
+    frames, ref = _clip(data, torch.float64)
+    abs_, warps = predict_clip(frames, ref, model, size=(216, 384))
+    for t in range(3):
+        assert _max(warps[t], data[f"e2e64_warp{t}"]) <= 1e-4, f"frame {t}: warped ab differs"
+        d = _max(abs_[t], data[f"e2e64_ab{t}"])
+        assert d <= 1e-3, f"frame {t}: ab differs by {d}"
+    # the propagation is part of what matched: frame 2 without it is another answer
+    cold, _ = predict_clip(frames[2:], ref, model, size=(216, 384))
+    assert _max(cold[0], data["e2e64_ab2"]) > 1
+
+
+# float32 end-to-end bound. In float32 the random-weight colorization net turns rounding-level input
+# differences (VGG19 features ~1e-6 relative: conv1_1 sums its channels in another order than the
+# official BGR input) into ~0.02 ab on frame 0, and the temporal propagation compounds that to tens
+# by frame 2. It is the weights, not a discrepancy: the OFFICIAL code run twice, with 1 and 2 torch
+# threads, differs from itself by 0.037 on frame 0 and 76 on frame 2, and in float64 (test above)
+# ours meets 1e-3 on every frame. So float32 checks frame 0 free-running, and frames 1-2 with the
+# official previous prediction as input (teacher forcing), against this bound; of the warped colours
+# (winner takes all) at most one of the 5184 cells may pick another near-tied match, and a frame where
+# one did (frame 1: one cell; through the instance norms it moves the whole frame's ab, mean 0.67) is
+# not compared further.
 E2E_AB_TOL = 0.1
 
 
+def _flipped_cells(warped, official) -> int:
+    """Stride-4 cells of the warped ab that differ: with temperature 1e-10 each cell copies its best match,
+    and in float32 a near-tie may pick the other candidate (rounding-level, like the official's own runs)."""
+    d = (warped - official).abs()[0].amax(0)
+    return int((d > 1e-4).float().view(d.shape[0] // 4, 4, d.shape[1] // 4, 4).amax((1, 3)).sum())
+
+
+@pytest.mark.slow
 def test_three_frame_clip_matches_official(fx):
     _, data, _, model, _ = fx
-    frames, ref = _clip(data)
+    frames, ref = _clip(data, torch.float64)
     abs_, warps = predict_clip(frames[:1], ref, model, size=(216, 384))
-    assert _max(warps[0], data["e2e_warp0"]) <= 1e-4
+    assert _flipped_cells(warps[0], data["e2e_warp0"]) <= 1
     assert _max(abs_[0], data["e2e_ab0"]) <= E2E_AB_TOL
     assert (abs_[0] - data["e2e_ab0"]).abs().mean() < 0.01
-    _, _, ref_lab = lab_at(ref, (216, 384))
-    ref_feats = model.features(lab_to_rgb(torch.cat([ref_lab[:, :1] + 50, ref_lab[:, 1:]], 1)))
+    exemplar = prepare_reference(ref, model, (216, 384))
+    compared = 0
     for t in (1, 2):
-        _, _, lab = lab_at(frames[t:t + 1], (216, 384))
         _, _, prev = lab_at(frames[t - 1:t], (216, 384))
         last = torch.cat([prev[:, :1], data[f"e2e_ab{t - 1}"]], 1)  # the official previous prediction
-        with torch.no_grad():
-            ab, warped = model.frame(lab[:, :1], ref_lab, ref_feats, last)
-        assert _max(warped, data[f"e2e_warp{t}"]) <= 1e-4, f"frame {t}: warped ab differs"
-        d = _max(ab, data[f"e2e_ab{t}"])
-        assert d <= E2E_AB_TOL, f"frame {t}: ab differs by {d}"
-        assert (ab - data[f"e2e_ab{t}"]).abs().mean() < 0.01
+        step = colorize_step(frames[t:t + 1], exemplar, model, (216, 384), last)
+        flipped = _flipped_cells(step.warped, data[f"e2e_warp{t}"])
+        assert flipped <= 1, f"frame {t}: warped ab differs"
+        if not flipped:  # a flipped cell changes the whole frame (instance norms): nothing to compare then
+            d = _max(step.ab, data[f"e2e_ab{t}"])
+            assert d <= E2E_AB_TOL, f"frame {t}: ab differs by {d}"
+            assert (step.ab - data[f"e2e_ab{t}"]).abs().mean() < 0.01
+            compared += 1
         # the propagation matters: without the previous prediction the answer is another one
-        with torch.no_grad():
-            cold, _ = model.frame(lab[:, :1], ref_lab, ref_feats, torch.zeros_like(last))
-        assert _max(cold, data[f"e2e_ab{t}"]) > 1
+        cold = colorize_step(frames[t:t + 1], exemplar, model, (216, 384), None)
+        assert _max(cold.ab, data[f"e2e_ab{t}"]) > 1
+    assert compared >= 1  # (today: frame 2; frame 1 has one near-tied cell)
 
 
 def test_any_size_keeps_l_and_size(fx):

@@ -10,7 +10,6 @@ import pytest
 import torch
 from PIL import Image
 
-from semantic_restore.colorize.models.deep_exemplar import FILES, ColorNet, CorrespondenceNet
 from semantic_restore.colorize.models.icolorit import IColoriT, IColoriTConfig
 from semantic_restore.colorize.models.loading import random_state_dict, state_spec
 from semantic_restore.utils.color import rgb_to_lab
@@ -27,22 +26,6 @@ def _tiny_icolorit(folder) -> None:
     model = IColoriT(IColoriTConfig(192, 12, 3))
     sd = random_state_dict(state_spec(model.state_dict()), 7, fixed=model.state_dict())
     _save({"model": sd}, os.path.join(folder, "icolorit_tiny_4ch_patch16_224.pth"))
-
-
-def _deep_exemplar_files(folder) -> None:
-    vgg_spec = [[f"conv{n}.{p}", s, "float32"] for n, s in
-                [(f"{b}_{i}", None) for b, c in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4)) for i in range(1, c + 1)]
-                for p in ("weight", "bias")]
-    chans = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
-    spec = []
-    prev = 3
-    for name, _, _ in vgg_spec[::2]:
-        b = int(name[4])
-        spec += [[name, [chans[b], prev, 3, 3], "float32"], [name.replace("weight", "bias"), [chans[b]], "float32"]]
-        prev = chans[b]
-    _save(random_state_dict(spec, 1), os.path.join(folder, "vgg19_conv.pth"))
-    for i, (key, net) in enumerate((("nonlocal_net", CorrespondenceNet()), ("colornet", ColorNet()))):
-        _save(random_state_dict(state_spec(net.state_dict()), 2 + i), os.path.join(folder, FILES[key].filenames[0]))
 
 
 def _image(h=40, w=64, seed=0) -> torch.Tensor:
@@ -69,7 +52,7 @@ def test_hint_node_icolorit(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_exemplar_node_deep_exemplar(tmp_path, monkeypatch):
+def test_exemplar_node_deep_exemplar(tmp_path, monkeypatch, deep_exemplar_files):
     from semantic_restore.nodes import SemRestoreExemplarColorize
 
     monkeypatch.setenv(ENV_MODELS_DIR, str(tmp_path))
@@ -80,7 +63,7 @@ def test_exemplar_node_deep_exemplar(tmp_path, monkeypatch):
     ref = _image(30, 40, 1)
     with pytest.raises(ModelFileNotFoundError, match="nonlocal_net_iter_76000.pth"):
         SemRestoreExemplarColorize().execute(frames, ref, 1.0, 0.02, 256, 0.5, method="deep_exemplar")
-    _deep_exemplar_files(tmp_path)
+    deep_exemplar_files(tmp_path)
     out, conf = SemRestoreExemplarColorize().execute(frames, ref, 1.0, 0.02, 256, 0.5, method="deep_exemplar")
     assert out.shape == frames.shape and conf.shape == (2, 36, 52)
     l_in, l_out = rgb_to_lab(frames.permute(0, 3, 1, 2))[:, 0], rgb_to_lab(out.permute(0, 3, 1, 2))[:, 0]

@@ -37,14 +37,15 @@ import torch.nn.functional as F
 
 from ...encoders.registry import get_config, get_family
 from ...utils.checks import check_tensor, input_error
-from ...utils.color import lab_to_rgb, rgb_to_lab
+from ...utils.color import rgb_to_lab
 from ..guided import resize_area
 from .chroma import finish_chroma
 from .loading import ModelFile, find_weights, load_into, load_official
 
 __all__ = ["CorrespondenceNet", "ColorNet", "DeepExemplar", "FILES", "vgg19_encoder", "vgg19_from_official",
            "load_deep_exemplar", "deep_exemplar_colorize", "working_size", "predict_clip",
-           "normalize_features", "lab_at"]
+           "normalize_features", "lab_at", "reference_lab_to_rgb", "reference_size", "Exemplar", "prepare_reference", "Step", "colorize_step",
+           "AB_BOOST"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +101,12 @@ def vgg19_encoder(state_dict: dict[str, torch.Tensor] | None = None) -> nn.Modul
     if state_dict is not None:
         load_into(model.features, {k.removeprefix("features."): v for k, v in vgg19_from_official(state_dict).items()},
                   "Deep Exemplar VGG19")
-    return get_family(config).wrap(config, model).eval()  # the vgg family's Vgg19Encoder
+    encoder = get_family(config).wrap(config, model).eval()  # the vgg family's Vgg19Encoder
+    # The official preprocessing multiplies by 255 after the (float32) mean; dividing by a float64
+    # 1/255 gives the same numbers (a float32 1/255 is off by 3e-8 relative, which the random-weight
+    # networks amplify): the mean stays float32 like the official one, the division runs in float64.
+    encoder._std = torch.full_like(encoder._std, 1 / 255, dtype=torch.float64)
+    return encoder
 
 
 def normalize_features(x: torch.Tensor) -> torch.Tensor:
@@ -258,9 +264,13 @@ class DeepExemplar(nn.Module):
         super().__init__()
         self.vgg, self.nonlocal_net, self.colornet = vgg, nonlocal_net, colornet
 
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.colornet.parameters()).dtype
+
     def features(self, rgb: torch.Tensor) -> list[torch.Tensor]:
         maps = self.vgg.dense(rgb, list(LAYERS))
-        return [maps[k].float() for k in LAYERS]
+        return [maps[k].to(self.dtype) for k in LAYERS]
 
     def frame(self, l_c: torch.Tensor, ref_lab: torch.Tensor, ref_feats: Sequence[torch.Tensor],
               last_lab: torch.Tensor, temperature: float = TEMPERATURE) -> tuple[torch.Tensor, torch.Tensor]:
@@ -294,18 +304,95 @@ def working_size(h: int, w: int, area: int | None = None) -> tuple[int, int]:
     return max(32, 16 * round(h * s / 16)), max(32, 16 * round(w * s / 16))
 
 
-def lab_at(rgb: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(L full, L small, LAB small with L centred)`` of an sRGB ``[1, 3, H, W]`` image.
+def lab_at(rgb: torch.Tensor, size: tuple[int, int], dtype: torch.dtype = torch.float32
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(L full, L small, LAB small with L centred)`` of an sRGB ``[1, 3, H, W]`` image, in ``dtype``.
 
-    The conversion runs in float64 (as the official skimage one does): the networks amplify input
-    differences, and float32 LAB alone moves the official output by 0.03 ab.
+    The conversion runs in float64 (as the official skimage one does), then is rounded to ``dtype``
+    (the official script rounds its LAB to float32 likewise).
     """
-    lab = rgb_to_lab(rgb.double().expand(-1, 3, -1, -1)).float()
+    lab = rgb_to_lab(rgb.double().expand(-1, 3, -1, -1)).to(dtype)
     # the official script halves a frame prepared at twice the working size (bilinear, i.e. 2x2
     # means); area-resizing to twice the size first and halving the same way gives the same
     # rounding in the official case and an anti-aliased result for any other size
-    small = F.interpolate(resize_area(lab, (2 * size[0], 2 * size[1])), scale_factor=0.5, mode="bilinear")
-    return lab[:, :1], small[:, :1], torch.cat([small[:, :1] - 50, small[:, 1:]], 1)
+    # L is centred before the resizing, in the official order (the other order rounds otherwise)
+    centred = torch.cat([lab[:, :1] - 50, lab[:, 1:]], 1)
+    small = F.interpolate(resize_area(centred, (2 * size[0], 2 * size[1])), scale_factor=0.5, mode="bilinear")
+    return lab[:, :1], small[:, :1] + 50, small
+
+
+def reference_size(frame_hw: Sequence[int], ref_hw: Sequence[int], size: tuple[int, int],
+                   area: int | None = None) -> tuple[int, int]:
+    """The reference's working size: the frames' ``size`` for a reference of the frames' size (the
+    official case), else its own aspect (the correspondence works between grids of different sizes)."""
+    return size if tuple(ref_hw) == tuple(frame_hw) else working_size(*ref_hw, area)
+
+
+# The official script renders the reference's LAB back to sRGB with constants of its own: the
+# XYZ -> linear sRGB matrix rounded to 8 digits and the 7.787 slope below the cube-root knee. Other
+# roundings (kornia's 16-digit matrix) move the reference features by 1e-6, which the random-weight
+# networks amplify past 1e-3 ab by frame 2 even in float64.
+_XYZ_TO_RGB = ((3.24048134, -1.53715152, -0.49853633),
+               (-0.96925495, 1.87599, 0.04155593),
+               (0.05564664, -0.20404134, 1.05731107))
+_WHITE_D65 = (0.95047, 1.0, 1.08883)
+
+
+def reference_lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
+    """CIE LAB ``[B, 3, H, W]`` (L 0..100) -> sRGB in ``[0, 1]`` with the official script's constants (z
+    clipped at 0 before the cube, sRGB clipped to [0, 1])."""
+    L, a, b = lab.unbind(1)
+    fy = (L + 16) / 116
+    f = torch.stack([a / 500 + fy, fy, (fy - b / 200).clamp(min=0)], 1)
+    xyz = torch.where(f > 0.2068966, f ** 3, (f - 16 / 116) / 7.787)
+    xyz = xyz * torch.tensor(_WHITE_D65, dtype=lab.dtype, device=lab.device).view(1, 3, 1, 1)
+    linear = torch.einsum("ij,bjhw->bihw", torch.tensor(_XYZ_TO_RGB, dtype=lab.dtype, device=lab.device), xyz)
+    rgb = torch.where(linear > 0.0031308, 1.055 * linear.clamp(min=0.0031308) ** (1 / 2.4) - 0.055, 12.92 * linear)
+    return rgb.clamp(0, 1)
+
+
+@dataclasses.dataclass
+class Exemplar:
+    """A reference ready for the correspondence net: LAB (L centred) and VGG r12..r52, at its working size."""
+
+    lab: torch.Tensor
+    feats: list[torch.Tensor]
+
+
+@torch.no_grad()
+def prepare_reference(reference: torch.Tensor, model: DeepExemplar, size: tuple[int, int]) -> Exemplar:
+    """``reference`` ``[1, 3, Hr, Wr]`` sRGB at ``size``; its features are taken from its LAB rendered back to sRGB,
+    as the official script does."""
+    _, _, lab = lab_at(reference[:1], size, model.dtype)
+    lab = lab.to(next(model.colornet.parameters()).device)
+    rgb = reference_lab_to_rgb(torch.cat([lab[:, :1] + 50, lab[:, 1:]], 1))
+    return Exemplar(lab, model.features(rgb))
+
+
+@dataclasses.dataclass
+class Step:
+    """One frame's prediction at the working size: ``ab`` and ``warped`` ab ``[1, 2, h, w]`` (float32, on the
+    frame's device), L at full and working size, and ``last`` (the LAB the next frame's colorization net sees)."""
+
+    ab: torch.Tensor
+    warped: torch.Tensor
+    l_full: torch.Tensor
+    l_small: torch.Tensor
+    last: torch.Tensor
+
+
+@torch.no_grad()
+def colorize_step(frame: torch.Tensor, exemplar: Exemplar, model: DeepExemplar, size: tuple[int, int],
+                  last: torch.Tensor | None = None, temperature: float = TEMPERATURE) -> Step:
+    """Frame ``[1, 3|1, H, W]`` from ``exemplar``; ``last`` is the previous :attr:`Step.last` of the same shot
+    (``None`` at a shot's first frame: zeros, as the official script starts a clip)."""
+    l_full, l_small, lab = lab_at(frame, size, model.dtype)
+    lab = lab.to(exemplar.lab.device)
+    if last is None:
+        last = torch.zeros_like(lab)
+    ab, warped = model.frame(lab[:, :1], exemplar.lab, exemplar.feats, last, temperature)
+    return Step(ab.float().to(frame.device), warped.float().to(frame.device), l_full.float().to(frame.device),
+                l_small.float().to(frame.device), torch.cat([lab[:, :1], ab], 1))
 
 
 @torch.no_grad()
@@ -320,32 +407,19 @@ def predict_clip(frames: torch.Tensor, reference: torch.Tensor, model: DeepExemp
     official script does without ``--frame_propagate``. ``on_frame(t, ab, L full, L small)`` is
     called for each frame (so a caller can stream the full-resolution result).
     """
-    dev = next(model.colornet.parameters()).device
     size = size or working_size(*frames.shape[-2:])
-    # by default a reference of the frames' size goes to the same working size (the official case);
-    # any other keeps its own aspect (the correspondence works between grids of different sizes)
-    same = tuple(reference.shape[-2:]) == tuple(frames.shape[-2:])
-    ref_size = ref_size or (size if same else working_size(*reference.shape[-2:]))
-    _, _, ref_lab = lab_at(reference[:1], ref_size)
-    ref_lab = ref_lab.to(dev)
-    ref_rgb = lab_to_rgb(torch.cat([ref_lab[:, :1] + 50, ref_lab[:, 1:]], 1), clip=True)
-    ref_feats = model.features(ref_rgb)
+    exemplar = prepare_reference(reference, model, ref_size or reference_size(frames.shape[-2:], reference.shape[-2:], size))
     last = None
     out, warps = [], []
     for t in range(frames.shape[0]):
         if interrupt is not None:
             interrupt()
-        l_full, l_small, lab = lab_at(frames[t:t + 1], size)
-        l_full, l_small = l_full.to(frames.device), l_small.to(frames.device)
-        lab = lab.to(dev)
-        if last is None:
-            last = torch.zeros_like(lab)
-        ab, warped = model.frame(lab[:, :1], ref_lab, ref_feats, last, temperature)
-        last = torch.cat([lab[:, :1], ab], 1)
-        out.append(ab.float().to(frames.device))
-        warps.append(warped.float().to(frames.device))
+        step = colorize_step(frames[t:t + 1], exemplar, model, size, last, temperature)
+        last = step.last
+        out.append(step.ab)
+        warps.append(step.warped)
         if on_frame is not None:
-            on_frame(t, out[-1], l_full, l_small)
+            on_frame(t, step.ab, step.l_full, step.l_small)
     return out, warps
 
 
@@ -377,7 +451,6 @@ def deep_exemplar_colorize(frames: torch.Tensor, reference: torch.Tensor, model:
             progress(1)
 
     size = working_size(*frames.shape[-2:], area)
-    same = tuple(reference.shape[-2:]) == tuple(frames.shape[-2:])
-    ref_size = size if same else working_size(*reference.shape[-2:], area)
+    ref_size = reference_size(frames.shape[-2:], reference.shape[-2:], size, area)
     predict_clip(frames, reference, model, size=size, ref_size=ref_size, on_frame=finish, interrupt=interrupt)
     return result

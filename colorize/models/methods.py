@@ -55,15 +55,22 @@ def icolorit_hints(target: torch.Tensor, hints: Hints, *, search_dirs: Sequence[
 
 
 def deep_exemplar_clip(target: torch.Tensor, references: torch.Tensor, *, strength: float = 1.0, area: int | None = None,
-                       search_dirs: Sequence[str] | None = None, device: torch.device | str = "cpu",
-                       progress: Callable[[int], None] | None = None,
+                       shots: Sequence[int] | None = None, search_dirs: Sequence[str] | None = None,
+                       device: torch.device | str = "cpu", progress: Callable[[int], None] | None = None,
                        interrupt: Callable[[], None] | None = None) -> torch.Tensor:
-    """:func:`.deep_exemplar.deep_exemplar_colorize` of the batch ``target`` (a clip, in order) from
-    the first reference, with the three official files found in ``search_dirs``."""
-    from .deep_exemplar import deep_exemplar_colorize, load_deep_exemplar
+    """Deep Exemplar on the batch ``target`` (a clip, in order) with the three official files found in
+    ``search_dirs``: :func:`.deep_exemplar_film.deep_exemplar_stream` with the cuts ``shots`` (the
+    propagation restarts at each; no detection), each shot coloured from the reference that suits its
+    first frame best."""
+    from .deep_exemplar import load_deep_exemplar
+    from .deep_exemplar_film import deep_exemplar_stream
 
-    if references.shape[0] > 1:
-        logger.warning("deep_exemplar uses one reference; using the first of %d", references.shape[0])
     model = load_deep_exemplar(search_dirs=search_dirs, device=device)
-    return deep_exemplar_colorize(target, references[:1], model, strength=strength, area=area, progress=progress,
-                                  interrupt=interrupt)
+    out = torch.empty(target.shape[0], 3, *target.shape[-2:], device=target.device)
+    stream = deep_exemplar_stream(target.split(1), references, model, strength=strength, area=area,
+                                  detect_shots=False, shots=list(shots or ()), interrupt=interrupt)
+    for t, rgb in enumerate(stream):
+        out[t:t + 1] = rgb
+        if progress is not None:
+            progress(1)
+    return out
