@@ -21,7 +21,8 @@ from .colorize.exemplar import DEFAULT_RESOLUTION
 from .colorize.film import colorize_into
 from .colorize.shots import detect_shots
 from .colorize.hint_colorize import DEFAULT_SMOOTHNESS
-from .colorize.models.methods import EXEMPLAR_METHODS, HINT_METHODS, check_method, deep_exemplar_clip, icolorit_hints
+from .colorize.models.methods import (EXEMPLAR_METHODS, HINT_METHODS, check_method, colormnet_clip, deep_exemplar_clip,
+                                      icolorit_hints)
 from .encoders import DEFAULT_ENCODER, create_encoder, default_encoder, list_encoders
 from .encoders.select import select_references
 from .upscale.encoder_choice import encoder_name
@@ -203,14 +204,17 @@ class SemRestoreExemplarColorize:
                              "Deep Exemplar networks (nonlocal_net_iter_76000.pth, colornet_iter_76000.pth, "
                              "vgg19_conv.pth in models/semantic_restore); the batch is one clip, in order, coloured "
                              "from the first reference; temperature, resolution, temporal_weight, shots and encoder "
-                             "are not used and the confidence is all white.")})},
+                             "are not used and the confidence is all white. colormnet: the trained ColorMNet "
+                             "(DINOv2FeatureV6_LocalAtten_s2_154000.pth in models/semantic_restore), the same way "
+                             "(memory-based propagation through the batch).")})},
         }
 
     def execute(self, image, reference, strength, temperature, resolution, temporal_weight, encoder=None, shots=None,
                 method="training_free"):
-        if check_method(method, EXEMPLAR_METHODS) == "deep_exemplar":
+        if check_method(method, EXEMPLAR_METHODS) != "training_free":
             target = image_to_bchw(image, "image")
-            rgb = deep_exemplar_clip(target, image_to_bchw(reference, "reference"), strength=strength,
+            clip = deep_exemplar_clip if method == "deep_exemplar" else colormnet_clip
+            rgb = clip(target, image_to_bchw(reference, "reference"), strength=strength,
                                      device=bridge.torch_device(), search_dirs=bridge.model_search_dirs("semantic_restore"),
                                      progress=bridge.progress_bar(target.shape[0]), interrupt=bridge.throw_if_interrupted)
             return (bchw_to_image(rgb), torch.ones(rgb.shape[0], *rgb.shape[-2:]))

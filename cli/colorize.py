@@ -53,9 +53,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         + ", ".join(f"{c} {q}" for c, q in DEFAULT_CRF.items()) + ")")
     p.add_argument("--lossless", action="store_true",
                    help="videos: FFV1 in RGB, exact frames (large files; .mkv plays most widely)")
-    p.add_argument("--method", default=None, choices=("training_free", "deep_exemplar", "propagation", "icolorit"),
-                   help="stills (issue 15): with --reference, training_free (default) or deep_exemplar (its official "
-                        "files in the model folders); with hints only, propagation (default) or icolorit")
+    p.add_argument("--method", default=None,
+                   choices=("training_free", "deep_exemplar", "colormnet", "propagation", "icolorit"),
+                   help="issue 15: with --reference, training_free (default), deep_exemplar (stills) or colormnet "
+                        "(stills and videos; their official files in the model folders); with hints only, "
+                        "propagation (default) or icolorit")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to run (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT (and the confidence file) if they exist")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -119,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         return run_folder(args, options)
     check_file_arguments(args)
     method = _method(args)
-    if method in ("deep_exemplar", "icolorit"):
+    if method in ("deep_exemplar", "icolorit", "colormnet"):
         return _run_trained(args, method)
     if not is_video_path(args.target):  # stills: every output checked (and distinct) before any work
         check_outputs([(args.output, "--output"), (args.confidence, "--confidence")], args.overwrite)
@@ -167,7 +169,7 @@ def describe(report: FileReport) -> str:
 
 def _method(args: argparse.Namespace) -> str:
     method = getattr(args, "method", None)
-    allowed = ("training_free", "deep_exemplar") if args.reference else ("propagation", "icolorit")
+    allowed = ("training_free", "deep_exemplar", "colormnet") if args.reference else ("propagation", "icolorit")
     if method is not None and method not in allowed:
         raise ValueError(f"--method: expected one of {', '.join(allowed)} "
                          f"{'with --reference' if args.reference else 'for hints only'}, got {method}.")
@@ -182,22 +184,51 @@ def _run_trained(args: argparse.Namespace, method: str) -> int:
     from ..utils.paths import default_search_dirs
     from .io import read_image, write_image
 
-    if is_video_path(args.target):
+    if is_video_path(args.target) and method != "colormnet":
         raise ValueError(f"--method {method}: expected a still image as TARGET, got a video. Videos use the "
-                         "default method for now.")
-    check_outputs([(args.output, "--output")], args.overwrite)
+                         "default method or colormnet for now.")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device: expected a machine with CUDA for 'cuda', got none. Use --device cpu.")
     device = torch.device(args.device)
     search_dirs = default_search_dirs([args.models_dir] if args.models_dir else [])
+    if method == "colormnet" and is_video_path(args.target):
+        return _run_colormnet_video(args, device, search_dirs)
+    check_outputs([(args.output, "--output")], args.overwrite)
     target = read_image(args.target, "target").to(device)
-    if method == "deep_exemplar":
+    if method == "colormnet":
+        from ..colorize.models.methods import colormnet_clip
+
+        ref = read_image(args.reference[0], "reference").to(device)
+        rgb = colormnet_clip(target, ref, strength=args.strength, search_dirs=search_dirs, device=device)
+    elif method == "deep_exemplar":
         ref = read_image(args.reference[0], "reference").to(device)
         rgb = deep_exemplar_clip(target, ref, strength=args.strength, search_dirs=search_dirs, device=device)
     else:
         rgb = icolorit_hints(target, _read_hints(args, target, device), search_dirs=search_dirs, device=device)
     write_image(rgb, args.output, overwrite=args.overwrite)
     print(f"wrote {os.path.abspath(args.output)} ({target.shape[-1]}x{target.shape[-2]}, {method})")
+    return 0
+
+
+def _run_colormnet_video(args: argparse.Namespace, device, search_dirs) -> int:
+    """``--method colormnet`` on a video: the first reference colours the whole video, streamed."""
+    from ..colorize.models.colormnet import colormnet_stream, load_colormnet
+    from ..media.trained_video import colorize_video_stream
+    from .io import read_image
+
+    net = load_colormnet(search_dirs=search_dirs, device=device)
+    ref = read_image(args.reference[0], "reference").to(device)
+
+    def colorize(frames, total):
+        return colormnet_stream(frames, ref, net, strength=args.strength, clip_length=total)
+
+    bar = _Bar(os.path.basename(args.target), getattr(args, "progress", False))
+    try:
+        report = colorize_video_stream(args.target, args.output, colorize, device=device, overwrite=args.overwrite,
+                                       settings=options_from_args(args).encode_settings(), progress=bar)
+    finally:
+        bar.close()
+    print(describe(report) + " (colormnet)")
     return 0
 
 

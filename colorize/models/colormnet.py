@@ -13,8 +13,9 @@ merged with the ORIGINAL L; at the native size no upsampling happens and the ab 
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +29,7 @@ from .colormnet_nets import ColorMNetNet
 from .loading import ModelFile, find_weights, load_into, load_official
 
 __all__ = ["FILE", "load_colormnet", "working_size", "normalised_lab", "predict_clip", "colormnet_colorize",
-           "MAX_SHORT_SIDE"]
+           "colormnet_stream", "MAX_SHORT_SIDE"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,69 +75,94 @@ def predict_clip(frames_lab: torch.Tensor, reference_lab: torch.Tensor, net: Col
     ``reference_lab`` ``[1, 3, h, w]`` (normalised) is the exemplar at the same size.
     ``on_frame(t, ab)`` receives each frame's ab ``[1, 2, h, w]`` in LAB units.
     """
-    dev = next(net.parameters()).device
     n = frames_lab.shape[0]
-    prop = Propagator(net, memory, clip_length=n)
+    for t, ab in enumerate(_propagate((frames_lab[t:t + 1] for t in range(n)), reference_lab, net, memory, n,
+                                      interrupt)):
+        if on_frame is not None:
+            on_frame(t, ab)
+
+
+def _propagate(frames_lab: Iterable[torch.Tensor], reference_lab: torch.Tensor, net: ColorMNetNet,
+               memory: MemoryConfig, clip_length: int | None, interrupt) -> Iterator[torch.Tensor]:
+    dev = next(net.parameters()).device
+    prop = Propagator(net, memory, clip_length=clip_length)
     ref = reference_lab[0].to(dev)
     exemplar = (ref[:1].expand(3, -1, -1), ref[1:3])
-    for t in range(n):
+    for t, lab in enumerate(frames_lab):
         if interrupt is not None:
             interrupt()
-        lll = frames_lab[t, :1].to(dev).expand(3, -1, -1)
-        ab = prop.step(lll, exemplar if t == 0 else None, end=(t == n - 1))
-        if on_frame is not None:
-            on_frame(t, (ab[None] * AB_SCALE).float().to(frames_lab.device))
+        lll = lab[0, :1].to(dev).expand(3, -1, -1)
+        # ``end`` only spares the last frame's memory update; unknown in a stream, where it changes nothing
+        end = clip_length is not None and t == clip_length - 1
+        with torch.no_grad():
+            ab = prop.step(lll, exemplar if t == 0 else None, end=end)
+        yield (ab[None] * AB_SCALE).float().to(lab.device)
 
 
-@torch.no_grad()
+def _frame_l(frame: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(L full, L at size)`` in L units (float64 maths) of one ``[1, 3|1, H, W]`` frame."""
+    l_full = rgb_to_lab(frame.double().expand(-1, 3, -1, -1))[:, :1]
+    return l_full.float(), resize_area(l_full, size).float()
+
+
+def colormnet_stream(frames: Iterable[torch.Tensor], reference: torch.Tensor, net: ColorMNetNet, *,
+                     strength: float = 1.0, max_short_side: int = MAX_SHORT_SIDE,
+                     memory: MemoryConfig = MemoryConfig(), clip_length: int | None = None,
+                     interrupt: Callable[[], None] | None = None) -> Iterator[torch.Tensor]:
+    """Colorize frames ``[1, 3|1, H, W]`` (sRGB or gray in [0, 1], in order, all of one size) one at a
+    time from one colour exemplar; yields ``[1, 3, H, W]`` sRGB with the input's L kept exactly.
+
+    The reference ``[1, 3, Hr, Wr]`` is resized to the working size (as the official loader resizes
+    it to the frame size). ``clip_length`` (if known) lets the long-term memory count usage as the
+    official script does for long clips.
+    """
+    check_tensor(reference, "reference", ndim=4)
+    if reference.shape[1] != 3:
+        raise input_error("reference", "a colour image [1, 3, H, W]", f"{reference.shape[1]} channels")
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        return
+    check_tensor(first, "image", ndim=4)
+    hw = tuple(first.shape[-2:])
+    size = working_size(*hw, max_short_side)
+    ref = reference[:1].float()
+    if tuple(ref.shape[-2:]) != size:
+        ref = F.interpolate(ref, size=size, mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
+    current: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def labs() -> Iterator[torch.Tensor]:
+        for frame in itertools.chain([first], frames):
+            check_tensor(frame, "image", ndim=4)
+            if tuple(frame.shape[-2:]) != hw:
+                raise input_error("image", f"frames of one size {hw}", f"a frame of {tuple(frame.shape[-2:])}",
+                                  "Resize the frames to one size first.")
+            current[:] = [_frame_l(frame, size)]
+            yield current[0][1] / 50 - 1
+
+    for ab in _propagate(labs(), normalised_lab(ref), net, memory, clip_length, interrupt):
+        l_full, l_small = current[0]
+        if size == hw:  # native size: the network's ab as it is, on the original L
+            yield lab_to_rgb(merge_l_ab(l_full, clamp_ab_to_gamut(l_full, ab * strength))).clamp(0, 1)
+        else:
+            yield finish_chroma(l_full, ab, l_small, strength=strength, interrupt=interrupt)
+
+
 def colormnet_colorize(frames: torch.Tensor, reference: torch.Tensor, net: ColorMNetNet, *,
                        strength: float = 1.0, max_short_side: int = MAX_SHORT_SIDE,
                        memory: MemoryConfig = MemoryConfig(), progress: Callable[[int], None] | None = None,
                        interrupt: Callable[[], None] | None = None) -> torch.Tensor:
-    """Colorize a clip (a batch of consecutive frames) from one colour exemplar, at any size.
+    """Colorize a clip (a batch ``[T, 3|1, H, W]`` of consecutive frames) from one colour exemplar, at any size.
 
-    Args:
-        frames: ``[T, 3|1, H, W]`` sRGB or gray in ``[0, 1]``; only L is used, and kept exactly.
-        reference: ``[1, 3, Hr, Wr]`` sRGB in ``[0, 1]``; resized to the working size (as the
-            official loader resizes it to the frame size).
-        net: :func:`load_colormnet`.
-        strength: chroma scale (1 = the network's colours).
-        max_short_side: working size limit (frames with a larger short side are resized down).
-
-    Returns:
-        ``[T, 3, H, W]`` sRGB in ``[0, 1]``.
+    See :func:`colormnet_stream`. Returns ``[T, 3, H, W]`` sRGB in ``[0, 1]``.
     """
     check_tensor(frames, "image", ndim=4)
-    check_tensor(reference, "reference", ndim=4)
-    if reference.shape[1] != 3:
-        raise input_error("reference", "a colour image [1, 3, H, W]", f"{reference.shape[1]} channels")
-    T, _, H, W = frames.shape
-    size = working_size(H, W, max_short_side)
-    ref = reference[:1].float()
-    if tuple(ref.shape[-2:]) != size:
-        ref = F.interpolate(ref, size=size, mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
-    ref_lab = normalised_lab(ref)
-    result = torch.empty(T, 3, H, W, device=frames.device)
-    native = size == (H, W)
-
-    # L of every frame at the working size, one frame at a time (full-size L kept only per frame)
-    def frame_l(t: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rgb = frames[t:t + 1].double().expand(-1, 3, -1, -1)
-        l_full = rgb_to_lab(rgb)[:, :1]
-        return l_full.float(), (l_full if native else resize_area(l_full, size)).float()
-
-    small = torch.cat([frame_l(t)[1] for t in range(T)])  # [T, 1, h, w] in L units
-
-    def finish(t: int, ab: torch.Tensor) -> None:
-        l_full, l_small = frame_l(t)
-        if native:
-            l = l_full
-            rgb = lab_to_rgb(merge_l_ab(l, clamp_ab_to_gamut(l, ab * strength))).clamp(0, 1)
-        else:
-            rgb = finish_chroma(l_full, ab, l_small, strength=strength, interrupt=interrupt)
+    result = torch.empty(frames.shape[0], 3, *frames.shape[-2:], device=frames.device)
+    stream = colormnet_stream((frames[t:t + 1] for t in range(frames.shape[0])), reference, net, strength=strength,
+                              max_short_side=max_short_side, memory=memory, clip_length=frames.shape[0],
+                              interrupt=interrupt)
+    for t, rgb in enumerate(stream):
         result[t:t + 1] = rgb
         if progress is not None:
             progress(1)
-
-    predict_clip(small / 50 - 1, ref_lab, net, memory=memory, on_frame=finish, interrupt=interrupt)
     return result
