@@ -92,29 +92,30 @@ def test_decoder_matches_official(fx):
     assert h_none is None and _max(logits2, data["dec_logits_noh"]) <= TOL
 
 
-def _naive_correlation(q, k, r):
-    b, c, h, w = q.shape
-    out = torch.zeros(b, (2 * r + 1) ** 2, h, w, dtype=torch.float64)
+def _window_pairs(h, w, r):
+    """Every (window index, query cell, key cell) with the key cell inside the image, by plain loops."""
     for y in range(h):
         for x in range(w):
             for i in range(2 * r + 1):
                 for j in range(2 * r + 1):
                     yy, xx = y + i - r, x + j - r
                     if 0 <= yy < h and 0 <= xx < w:
-                        out[:, i * (2 * r + 1) + j, y, x] = (q[:, :, y, x].double() * k[:, :, yy, xx].double()).sum(1)
+                        yield i * (2 * r + 1) + j, y, x, yy, xx
+
+
+def _naive_correlation(q, k, r):
+    b, c, h, w = q.shape
+    out = torch.zeros(b, (2 * r + 1) ** 2, h, w, dtype=torch.float64)
+    for n, y, x, yy, xx in _window_pairs(h, w, r):
+        out[:, n, y, x] = (q[:, :, y, x].double() * k[:, :, yy, xx].double()).sum(1)
     return out
 
 
 def _naive_aggregate(wt, v, r):
     b, c, h, w = v.shape
     out = torch.zeros(b, c, h, w, dtype=torch.float64)
-    for y in range(h):
-        for x in range(w):
-            for i in range(2 * r + 1):
-                for j in range(2 * r + 1):
-                    yy, xx = y + i - r, x + j - r
-                    if 0 <= yy < h and 0 <= xx < w:
-                        out[:, :, y, x] += wt[:, i * (2 * r + 1) + j, y, x, None].double() * v[:, :, yy, xx].double()
+    for n, y, x, yy, xx in _window_pairs(h, w, r):
+        out[:, :, y, x] += wt[:, n, y, x, None].double() * v[:, :, yy, xx].double()
     return out
 
 
