@@ -68,7 +68,7 @@ def _baseline_child(film: str, reference: str, resolution: int) -> None:
     """The pack before this issue: every frame in one batch, colorized in memory."""
     import torch
 
-    from ..cli.io import read_image
+    from ..media.image_io import read_image
     from ..colorize import exemplar_colorize
     from ..encoders import DEFAULT_ENCODER, create_encoder
     from ..media.video_io import probe, read_frames
@@ -120,7 +120,7 @@ def memory(folder: Path, frame_counts: list[int], resolution: int, baseline_coun
 def speed(folder: Path, frames: int, sizes: list[tuple[int, int]]) -> list[str]:
     import torch
 
-    from ..cli.io import read_image
+    from ..media.image_io import read_image
     from ..colorize import exemplar_colorize
     from ..media.colorize_file import ColorizeOptions, colorize_file, shared_encoder
     from ..media.video_io import probe, read_frames

@@ -13,9 +13,9 @@ import logging
 import os
 
 from ..media.colorize_file import ColorizeOptions, FileReport, colorize_file
+from ..media.image_io import check_outputs
 from ..media.video_io import DEFAULT_CRF, is_video_path
 from .folder import add_folder_arguments, check_file_arguments, run_folder
-from .io import check_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def run_chroma_from(args: argparse.Namespace) -> int:
                          "Use the Transfer Chroma node for frame batches.")
     check_outputs([(args.output, "--output")], args.overwrite)
     from ..colorize.chroma_transfer import transfer_chroma
-    from .io import read_image, write_image
+    from ..media.image_io import read_image, write_image
 
     moved = transfer_chroma(read_image(args.target, "target"), read_image(args.chroma_from, "chroma-from"),
                             vividness=args.vividness)
@@ -182,7 +182,7 @@ def _run_trained(args: argparse.Namespace, method: str) -> int:
 
     from ..colorize.models.methods import deep_exemplar_clip, icolorit_hints
     from ..utils.paths import default_search_dirs
-    from .io import read_image, write_image
+    from ..media.image_io import read_image, write_image
 
     if is_video_path(args.target) and method != "colormnet":
         raise ValueError(f"--method {method}: expected a still image as TARGET, got a video. Videos use the "

@@ -1,7 +1,7 @@
-"""Media files in and out for the CLI and archive runs: videos (PyAV), atomic outputs, and
+"""Media files in and out for the CLI and archive runs: videos (PyAV), stills (Pillow), atomic outputs, and
 :func:`colorize_file`, which colorizes one still or one video file.
 
-Sits at the glue layer (like ``cli/``): it may import the core, ``utils`` and ``cli/io.py``;
+Sits at the glue layer, below ``cli/``: it may import the core and ``utils``, never ``cli/``;
 the core never imports it. ``av`` is imported lazily, so importing this package is cheap.
 """
 

@@ -165,13 +165,13 @@ def reference_files(references: tuple[str, ...] | list[str]) -> list[Path]:
 
 
 def _read_images(paths: list[Path], what: str) -> list[torch.Tensor]:
-    from ..cli.io import read_image
+    from .image_io import read_image
 
     return [read_image(str(p), what) for p in paths]
 
 
 def _keyframe_paths(path: Path) -> dict[int, list[Path]]:
-    from ..cli.io import read_json
+    from .image_io import read_json
 
     data = read_json(str(path), "--keyframes")
     name = f"--keyframes {str(path)!r}"
@@ -322,7 +322,7 @@ def _colorize_video(src, dst, options, progress, encoder, confidence_dst, interr
 def read_hints(hint_image: str | None, hint_mask: str | None, points: str | None, size: tuple[int, int],
                device):
     """The hints of a painted hint image + mask and/or a points JSON file (points win), or None."""
-    from ..cli.io import read_image, read_json, read_mask
+    from .image_io import read_image, read_json, read_mask
     from ..colorize import hints_from_image_mask, hints_from_points
 
     hints = None
@@ -336,7 +336,7 @@ def read_hints(hint_image: str | None, hint_mask: str | None, points: str | None
 
 
 def _colorize_still(src, dst, options, progress, encoder, confidence_dst, interrupt) -> FileReport:
-    from ..cli.io import read_image, write_images
+    from .image_io import read_image, write_images
     from ..colorize import exemplar_colorize, hint_colorize
 
     t0 = time.perf_counter()

@@ -130,3 +130,14 @@ def test_core_areas_stay_apart(area, other):
             continue
         assert not [t for t in targets if t.split(".")[0] == other], mod
         assert not targets & FAMILY_MODULES, (mod, targets & FAMILY_MODULES)
+
+
+@pytest.mark.parametrize("area", ["media", "colorize", "upscale", "encoders", "utils"])
+def test_nothing_below_the_cli_imports_it(area):
+    """``cli/`` is the top of the glue: files are read and written in ``media/`` (stills in
+    ``media/image_io.py``), so no lower layer reaches up into the command line."""
+    g = import_graph()
+    up = {mod: sorted(t for t in targets if t.split(".")[0] == "cli")
+          for mod, targets in g.items() if mod.split(".")[0] == area}
+    up = {mod: ts for mod, ts in up.items() if ts}
+    assert not up, up

@@ -1,4 +1,4 @@
-"""cli/io.py: image files read at full precision and the right way up, JSON files, safe outputs."""
+"""media/image_io.py: image files read at full precision and the right way up, JSON files, safe outputs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from semantic_restore.cli import io as cio
+from semantic_restore.media import image_io as cio
 from semantic_restore.cli import main
 from semantic_restore.utils.checks import SemRestoreInputError
 
