@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file
 
 from semantic_restore.colorize.models.colormnet import (
-    colormnet_colorize, load_colormnet, normalised_lab, predict_clip, working_size)
+    colormnet_colorize, colormnet_stream, load_colormnet, normalised_lab, predict_clip, working_size)
 from semantic_restore.colorize.models.colormnet_correlation import local_aggregate, local_correlation
 from semantic_restore.colorize.models.colormnet_memory import MemoryConfig
 from semantic_restore.colorize.models.colormnet_nets import ColorMNetNet
@@ -183,3 +183,14 @@ def test_loading_official_file(tmp_path, fx):
     net = load_colormnet(search_dirs=[str(tmp_path)])
     assert torch.equal(net.decoder.pred.weight, sd["decoder.pred.weight"])
     assert torch.equal(net.key_encoder.network2.backbone.mask_token, sd["key_encoder.network2.backbone.mask_token"])
+
+
+def test_stream_equals_batch(fx):
+    """A video streams without knowing its last frame: the output is the batch's, frame for frame."""
+    _, data, _, net, _ = fx
+    frames, ref = _clip(data, "frame", 3)
+    batch = colormnet_colorize(frames, ref, net)
+    stream = torch.cat(list(colormnet_stream((frames[t:t + 1] for t in range(3)), ref, net, clip_length=None)))
+    assert torch.equal(batch, stream)
+    with pytest.raises(ValueError, match="frames of one size"):
+        list(colormnet_stream(iter([frames[:1], frames[:1, :, :32]]), ref, net))

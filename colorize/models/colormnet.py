@@ -83,7 +83,8 @@ def predict_clip(frames_lab: torch.Tensor, reference_lab: torch.Tensor, net: Col
 
 
 def _propagate(frames_lab: Iterable[torch.Tensor], reference_lab: torch.Tensor, net: ColorMNetNet,
-               memory: MemoryConfig, clip_length: int | None, interrupt) -> Iterator[torch.Tensor]:
+               memory: MemoryConfig, clip_length: int | None, interrupt, exact_length: bool = True
+               ) -> Iterator[torch.Tensor]:
     dev = next(net.parameters()).device
     prop = Propagator(net, memory, clip_length=clip_length)
     ref = reference_lab[0].to(dev)
@@ -92,8 +93,9 @@ def _propagate(frames_lab: Iterable[torch.Tensor], reference_lab: torch.Tensor, 
         if interrupt is not None:
             interrupt()
         lll = lab[0, :1].to(dev).expand(3, -1, -1)
-        # ``end`` only spares the last frame's memory update; unknown in a stream, where it changes nothing
-        end = clip_length is not None and t == clip_length - 1
+        # ``end`` only spares the last frame's memory update (no output changes); a stream's length
+        # is an estimate, so there it is never set
+        end = exact_length and clip_length is not None and t == clip_length - 1
         with torch.no_grad():
             ab = prop.step(lll, exemplar if t == 0 else None, end=end)
         yield (ab[None] * AB_SCALE).float().to(lab.device)
@@ -108,13 +110,15 @@ def _frame_l(frame: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, 
 def colormnet_stream(frames: Iterable[torch.Tensor], reference: torch.Tensor, net: ColorMNetNet, *,
                      strength: float = 1.0, max_short_side: int = MAX_SHORT_SIDE,
                      memory: MemoryConfig = MemoryConfig(), clip_length: int | None = None,
+                     exact_length: bool = False,
                      interrupt: Callable[[], None] | None = None) -> Iterator[torch.Tensor]:
     """Colorize frames ``[1, 3|1, H, W]`` (sRGB or gray in [0, 1], in order, all of one size) one at a
     time from one colour exemplar; yields ``[1, 3, H, W]`` sRGB with the input's L kept exactly.
 
     The reference ``[1, 3, Hr, Wr]`` is resized to the working size (as the official loader resizes
     it to the frame size). ``clip_length`` (if known) lets the long-term memory count usage as the
-    official script does for long clips.
+    official script does for long clips; ``exact_length`` says it is exact (a batch), not an
+    estimate (a video's header).
     """
     check_tensor(reference, "reference", ndim=4)
     if reference.shape[1] != 3:
@@ -140,7 +144,7 @@ def colormnet_stream(frames: Iterable[torch.Tensor], reference: torch.Tensor, ne
             current[:] = [_frame_l(frame, size)]
             yield current[0][1] / 50 - 1
 
-    for ab in _propagate(labs(), normalised_lab(ref), net, memory, clip_length, interrupt):
+    for ab in _propagate(labs(), normalised_lab(ref), net, memory, clip_length, interrupt, exact_length):
         l_full, l_small = current[0]
         if size == hw:  # native size: the network's ab as it is, on the original L
             yield lab_to_rgb(merge_l_ab(l_full, clamp_ab_to_gamut(l_full, ab * strength))).clamp(0, 1)
@@ -160,7 +164,7 @@ def colormnet_colorize(frames: torch.Tensor, reference: torch.Tensor, net: Color
     result = torch.empty(frames.shape[0], 3, *frames.shape[-2:], device=frames.device)
     stream = colormnet_stream((frames[t:t + 1] for t in range(frames.shape[0])), reference, net, strength=strength,
                               max_short_side=max_short_side, memory=memory, clip_length=frames.shape[0],
-                              interrupt=interrupt)
+                              exact_length=True, interrupt=interrupt)
     for t, rgb in enumerate(stream):
         result[t:t + 1] = rgb
         if progress is not None:
