@@ -34,7 +34,6 @@ import types
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from semantic_restore.colorize.models.loading import random_inputs, random_state_dict, state_spec
 
