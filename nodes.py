@@ -21,7 +21,8 @@ from .colorize.exemplar import DEFAULT_RESOLUTION
 from .colorize.film import colorize_into
 from .colorize.shots import detect_shots
 from .colorize.hint_colorize import DEFAULT_SMOOTHNESS
-from .colorize.models.methods import EXEMPLAR_METHODS, HINT_METHODS, check_method, deep_exemplar_clip, icolorit_hints
+from .colorize.models.methods import (EXEMPLAR_METHODS, HINT_METHODS, check_method, colormnet_clip, deep_exemplar_clip,
+                                      icolorit_hints)
 from .encoders import DEFAULT_ENCODER, create_encoder, default_encoder, list_encoders
 from .encoders.select import select_references
 from .upscale.encoder_choice import encoder_name
@@ -206,17 +207,22 @@ class SemRestoreExemplarColorize:
                              "vgg19_conv.pth in models/semantic_restore); the batch is one clip, in order (with "
                              "shots: restarted at each cut), each shot coloured from the reference that suits it "
                              "best; temperature, resolution, temporal_weight and encoder are not used and the "
-                             "confidence is all white.")})},
+                             "confidence is all white. colormnet: the trained ColorMNet "
+                             "(DINOv2FeatureV6_LocalAtten_s2_154000.pth in models/semantic_restore), the batch one clip "
+                             "coloured from the first reference by its memory-based propagation; shots are not used.")})},
         }
 
     def execute(self, image, reference, strength, temperature, resolution, temporal_weight, encoder=None, shots=None,
                 method="training_free"):
-        if check_method(method, EXEMPLAR_METHODS) == "deep_exemplar":
+        if check_method(method, EXEMPLAR_METHODS) != "training_free":
             target = image_to_bchw(image, "image")
-            rgb = deep_exemplar_clip(target, image_to_bchw(reference, "reference"), strength=strength,
-                                     shots=None if shots is None else shots.cuts_for(target.shape[0], "shots"),
-                                     device=bridge.torch_device(), search_dirs=bridge.model_search_dirs("semantic_restore"),
-                                     progress=bridge.progress_bar(target.shape[0]), interrupt=bridge.throw_if_interrupted)
+            extra = {}
+            if method == "deep_exemplar":  # its propagation restarts at each cut; colormnet takes the batch as one clip
+                extra["shots"] = None if shots is None else shots.cuts_for(target.shape[0], "shots")
+            clip = deep_exemplar_clip if method == "deep_exemplar" else colormnet_clip
+            rgb = clip(target, image_to_bchw(reference, "reference"), strength=strength, **extra,
+                       device=bridge.torch_device(), search_dirs=bridge.model_search_dirs("semantic_restore"),
+                       progress=bridge.progress_bar(target.shape[0]), interrupt=bridge.throw_if_interrupted)
             return (bchw_to_image(rgb), torch.ones(rgb.shape[0], *rgb.shape[-2:]))
         # Frames are converted one at a time and written straight into the preallocated outputs,
         # so a long film never holds more than a few frame-sized copies beside input and output.

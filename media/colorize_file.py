@@ -251,7 +251,9 @@ def colorize_file(src: str | Path, dst: str | Path, options: ColorizeOptions, pr
     """
     src, dst = Path(src), Path(dst)
     check_destination(dst, options.overwrite)
-    check_method_options(options)
+    if check_method_options(options) == "colormnet":  # the CLI runs it on one file (cli/colorize.py)
+        raise input_error("--method colormnet", "one still or one video as TARGET", f"{str(src)!r} in a folder run",
+                          "Run colormnet on each file, or use --method deep_exemplar for folders.")
     if confidence_dst is not None:
         check_destination(Path(confidence_dst), options.overwrite)
     video = is_video_path(src)

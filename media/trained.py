@@ -18,7 +18,7 @@ from ..utils.checks import input_error
 
 __all__ = ["METHODS", "check_method_options", "shared_deep_exemplar", "deep_exemplar_frames", "trained_still"]
 
-METHODS = ("training_free", "deep_exemplar", "propagation", "icolorit")
+METHODS = ("training_free", "deep_exemplar", "colormnet", "propagation", "icolorit")
 # flags of the training-free matching that Deep Exemplar has no use for (they would change nothing)
 _UNUSED_BY_DEEP_EXEMPLAR = {"temperature": "--temperature", "resolution": "--resolution",
                             "temporal_weight": "--temporal-weight", "encoder": "--encoder"}
@@ -33,7 +33,7 @@ def check_method_options(options) -> str | None:
         raise input_error("--method", f"one of {', '.join(METHODS)}", repr(method))
     has_refs = bool(options.references or options.keyframes)
     has_hints = bool(options.hints or options.hint_image)
-    allowed = ("training_free", "deep_exemplar") if has_refs else ("propagation", "icolorit")
+    allowed = ("training_free", "deep_exemplar", "colormnet") if has_refs else ("propagation", "icolorit")
     if method not in allowed:
         raise input_error("--method", f"one of {', '.join(allowed)} "
                           f"{'with --reference/--keyframes' if has_refs else 'for hints only'}", method)

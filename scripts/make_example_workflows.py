@@ -73,6 +73,7 @@ TEMPLATE_TITLES = {
     "diffusion_colorize": "8 Take a diffusion model's colour, keep my photo's luminance (SD1.5)",
     "reference_from_diffusion": "9 Colorize a film from a diffusion keyframe (SD1.5)",
     "icolorit_hints": "2b Colorize with hints by the trained iColoriT model",  # issue 15
+    "colormnet_film": "4c Colorize a film with the trained ColorMNet",  # issue 15
 }
 
 
@@ -286,6 +287,7 @@ def workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, str]]]]:
         (6, "CONDITIONING", 7, "negative"), (7, "image", 8, "images")])
     wf.update(diffusion_workflows())
     wf.update(trained_workflows())
+    wf.update(colormnet_workflows())
     return wf
 
 
@@ -366,6 +368,21 @@ def trained_workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, st
     ], [(1, "IMAGE", 3, "image"), (2, "IMAGE", 3, "hint_image"), (2, "MASK", 3, "hint_mask"),
         (3, "image", 4, "images")])
     return wf
+def colormnet_workflows() -> dict[str, tuple[list[N], list[tuple[int, str, int, str]]]]:
+    """Issue 15: a film coloured by the trained ColorMNet (``method`` = colormnet)."""
+    return {"colormnet_film": ([
+        N(1, "LoadVideo", (0, 0), ["film_gray.mp4", "image"], "Black-and-white film", (300, 330)),
+        N(2, "GetVideoComponents", (0, 380), [], size=(220, 70)),
+        N(3, "LoadImage", (0, 500), ["film_reference.jpg", "image"], "Colour reference", (300, 330)),
+        N(4, "SemRestoreExemplarColorize", (360, 0), {"method": "colormnet"}, size=(340, 250)),
+        N(5, "CreateVideo", (760, 0), [8], size=(270, 80)),
+        N(6, "SaveVideo", (1060, 0), ["video/semantic_restore", "auto", "auto"], size=(400, 400)),
+        note(7, (360, 320), "Colorizes a film with the trained ColorMNet network (Yang et al., ECCV 2024): the "
+             "reference becomes the first memory frame, every frame reads the memory and the previous memory frame. "
+             "Needs `DINOv2FeatureV6_LocalAtten_s2_154000.pth` (github.com/yyang181/colormnet releases, CC BY-NC-SA "
+             "4.0) in `models/semantic_restore`. Set the frame rate of Create Video to your film's (8 here)."),
+    ], [(1, "VIDEO", 2, "video"), (2, "images", 4, "image"), (3, "IMAGE", 4, "reference"), (4, "image", 5, "images"),
+        (2, "audio", 5, "audio"), (5, "VIDEO", 6, "video")])}
 
 
 def file_stem(name: str) -> str:

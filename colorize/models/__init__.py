@@ -2,7 +2,8 @@
 
 - :mod:`.icolorit`: iColoriT (hint colorization, ViT);
 - :mod:`.deep_exemplar`: Deep Exemplar-based Video Colorization (exemplar, film);
-- :mod:`.correlation`: plain-PyTorch local correlation (replaces compiled CUDA extensions);
+- :mod:`.colormnet` (+ ``colormnet_nets``, ``colormnet_memory``): ColorMNet (exemplar, film, memory-based);
+- :mod:`.colormnet_correlation`: plain-PyTorch local correlation (replaces the compiled CUDA extension);
 - :mod:`.loading`: official file names, safe loading, seeded random weights for parity tests;
 - :mod:`.chroma`: working size in, full-resolution chroma out, original L kept.
 

@@ -16,12 +16,13 @@ from ...utils.checks import input_error
 from ...utils.paths import ModelFileNotFoundError
 from ..hint_sources import Hints
 
-__all__ = ["HINT_METHODS", "EXEMPLAR_METHODS", "check_method", "icolorit_hints", "deep_exemplar_clip", "load_any_icolorit"]
+__all__ = ["HINT_METHODS", "EXEMPLAR_METHODS", "check_method", "icolorit_hints", "deep_exemplar_clip", "load_any_icolorit",
+           "colormnet_clip"]
 
 logger = logging.getLogger(__name__)
 
 HINT_METHODS = ("propagation", "icolorit")
-EXEMPLAR_METHODS = ("training_free", "deep_exemplar")
+EXEMPLAR_METHODS = ("training_free", "deep_exemplar", "colormnet")
 
 
 def check_method(method: str, allowed: Sequence[str], name: str = "method") -> str:
@@ -74,3 +75,18 @@ def deep_exemplar_clip(target: torch.Tensor, references: torch.Tensor, *, streng
         if progress is not None:
             progress(1)
     return out
+
+
+def colormnet_clip(target: torch.Tensor, references: torch.Tensor, *, strength: float = 1.0,
+                   search_dirs: Sequence[str] | None = None, device: torch.device | str = "cpu",
+                   progress: Callable[[int], None] | None = None,
+                   interrupt: Callable[[], None] | None = None) -> torch.Tensor:
+    """:func:`.colormnet.colormnet_colorize` of the batch ``target`` (a clip, in order) from the first
+    reference, with the official ColorMNet checkpoint found in ``search_dirs``."""
+    from .colormnet import colormnet_colorize, load_colormnet
+
+    if references.shape[0] > 1:
+        logger.warning("colormnet uses one reference; using the first of %d", references.shape[0])
+    net = load_colormnet(search_dirs=search_dirs, device=device)
+    return colormnet_colorize(target.to(device), references[:1].to(device), net, strength=strength,
+                              progress=progress, interrupt=interrupt).to(target.device)

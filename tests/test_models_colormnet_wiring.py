@@ -1,0 +1,92 @@
+"""method=colormnet from the Exemplar Colorize node and ``--method colormnet`` in the CLI (stills and
+videos), with a random-weight file in the official key layout under the official name."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import av
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from semantic_restore.bench._videos import write_test_video
+from semantic_restore.colorize.models.colormnet import FILE, load_colormnet
+from semantic_restore.colorize.models.loading import random_state_dict
+from semantic_restore.utils.color import rgb_to_lab
+from semantic_restore.utils.paths import ENV_MODELS_DIR, ModelFileNotFoundError
+from semantic_restore.utils.weights import UnsafeWeightsError
+
+SPEC = os.path.join(os.path.dirname(__file__), "fixtures", "colormnet", "colormnet_spec.json")
+NAME = FILE.filenames[0]
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    with open(SPEC) as f:
+        meta = json.load(f)
+    fixed = {k: torch.tensor(0) for k, _, d in meta["spec"] if d == "int64"}
+    folder = tmp_path_factory.mktemp("colormnet_models")
+    torch.save(random_state_dict(meta["spec"], 11, fixed=fixed), folder / NAME)
+    return folder
+
+
+def _image(h, w, seed) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(1, h, w, 3, generator=g)
+
+
+def _l(x):  # [B, H, W, 3] -> L
+    return rgb_to_lab(x.permute(0, 3, 1, 2))[:, 0]
+
+
+@pytest.mark.slow
+def test_exemplar_node_colormnet(tmp_path, monkeypatch, models_dir):
+    from semantic_restore.nodes import SemRestoreExemplarColorize
+
+    frames = torch.cat([_image(36, 52, 0), _image(36, 52, 0).roll(1, 2)])
+    ref = _image(30, 40, 1)
+    monkeypatch.setenv(ENV_MODELS_DIR, str(tmp_path))
+    with pytest.raises(ModelFileNotFoundError, match=f"{NAME}.*github.com/yyang181/colormnet"):
+        SemRestoreExemplarColorize().execute(frames, ref, 1.0, 0.02, 256, 0.5, method="colormnet")
+    monkeypatch.setenv(ENV_MODELS_DIR, str(models_dir))
+    out, conf = SemRestoreExemplarColorize().execute(frames, ref, 1.0, 0.02, 256, 0.5, method="colormnet")
+    assert out.shape == frames.shape and conf.shape == (2, 36, 52)
+    assert (_l(frames) - _l(out)).abs().max() < 0.05
+    assert rgb_to_lab(out.permute(0, 3, 1, 2))[:, 1:].abs().mean() > 0.5
+    (gray,) = SemRestoreExemplarColorize().execute(frames, ref, 0.0, 0.02, 256, 0.5, method="colormnet")[:1]
+    assert rgb_to_lab(gray.permute(0, 3, 1, 2))[:, 1:].abs().max() < 0.5  # strength reaches the method
+
+
+def test_unsafe_pickle_gets_a_conversion_recipe(tmp_path):
+    torch.save({"weights": {"x": torch.zeros(1)}, "args": _Args()}, tmp_path / NAME)
+    with pytest.raises(UnsafeWeightsError, match="convert it once: python -c .*safetensors"):
+        load_colormnet(search_dirs=[str(tmp_path)])
+
+
+class _Args:  # a pickled object that is not a tensor, as training scripts save
+    pass
+
+
+@pytest.mark.slow
+def test_cli_colormnet_still_and_video(tmp_path, models_dir, capsys):
+    from semantic_restore.cli import main
+
+    target, ref = tmp_path / "t.png", tmp_path / "r.png"
+    Image.fromarray((np.asarray(_image(40, 64, 2)[0]) * 255).astype(np.uint8)).save(target)
+    Image.fromarray((np.asarray(_image(30, 30, 3)[0]) * 255).astype(np.uint8)).save(ref)
+    out = tmp_path / "o.png"
+    assert main(["colorize", str(target), "-o", str(out), "--reference", str(ref), "--method", "colormnet",
+                 "--models-dir", str(models_dir), "--no-progress"]) == 0
+    assert Image.open(out).size == (64, 40)
+    video = write_test_video(tmp_path / "film.mp4", width=64, height=48, frames=4)
+    vout = tmp_path / "film_color.mp4"
+    assert main(["colorize", str(video), "-o", str(vout), "--reference", str(ref), "--method", "colormnet",
+                 "--models-dir", str(models_dir), "--no-progress"]) == 0
+    assert "4 frames" in capsys.readouterr().out
+    with av.open(str(vout)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == 4 and frames[0].shape == (48, 64, 3)
+    assert np.abs(frames[0][..., 0].astype(int) - frames[0][..., 2].astype(int)).mean() > 1  # not gray
