@@ -16,6 +16,7 @@ from ..media.colorize_file import ColorizeOptions, FileReport, colorize_file
 from ..media.image_io import check_outputs
 from ..media.trained import check_method_options
 from ..media.video_io import DEFAULT_CRF, is_video_path
+from ..utils.checks import input_error
 from .folder import add_folder_arguments, check_file_arguments, run_folder
 
 logger = logging.getLogger(__name__)
@@ -178,6 +179,10 @@ def _run_colormnet(args: argparse.Namespace) -> int:
     from ..utils.paths import default_search_dirs
     from ..media.image_io import read_image, write_image
 
+    if args.keyframes or not args.reference:
+        raise input_error("--method colormnet", "--reference REF (it colours the whole clip; no --keyframes)",
+                          f"--keyframes {args.keyframes}" if args.keyframes else "no --reference",
+                          "Pass one --reference, or use --method deep_exemplar / training_free for keyframes.")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device: expected a machine with CUDA for 'cuda', got none. Use --device cpu.")
     device = torch.device(args.device)

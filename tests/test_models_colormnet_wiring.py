@@ -90,3 +90,18 @@ def test_cli_colormnet_still_and_video(tmp_path, models_dir, capsys):
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(frames) == 4 and frames[0].shape == (48, 64, 3)
     assert np.abs(frames[0][..., 0].astype(int) - frames[0][..., 2].astype(int)).mean() > 1  # not gray
+
+
+def test_cli_colormnet_refuses_keyframes_it_would_ignore(tmp_path, capsys):
+    """``--keyframes`` would change nothing for ColorMNet (one reference colours the clip): refused, named."""
+    from semantic_restore.cli import main as cli_main
+
+    img = tmp_path / "t.png"
+    Image.fromarray(np.full((16, 16, 3), 128, np.uint8)).save(img)
+    keys = tmp_path / "k.json"
+    keys.write_text(json.dumps({"0": str(img)}))
+    assert cli_main(["colorize", str(img), "-o", str(tmp_path / "o.png"), "--keyframes", str(keys),
+                     "--method", "colormnet"]) != 0
+    err = capsys.readouterr().err
+    assert "--method colormnet" in err and "--keyframes" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.png").exists()
