@@ -8,11 +8,13 @@ Pipeline per frame (shapes for a target ``H x W``, matching at long side ``resol
 2. :func:`correspond.dense_features`: fused, unit-norm encoder features on a grid (stride 8 for
    CNNs, the patch size for ViTs) of the matching-size image enlarged ``MATCH_SCALE`` = 2x, so a
    cell covers 4 px of the matching size; references are encoded once for the whole batch.
-3. :func:`correspond.attend`: softmax attention of every target cell over the cells of all
-   references (temperature ``T``), warping each reference cell's **local chroma model**
+3. :func:`coarse_match.attend_coarse_to_fine`: softmax attention of every target cell over the
+   cells of all references (temperature ``T``), searched coarse to fine (2x2 parents in full,
+   then exact similarities to the children of the ``MATCH_TOP_K`` best), warping each reference
+   cell's **local chroma model**
    ``ab = a * L + b`` (a ridge fit over the cell's pixels, :func:`local_linear_chroma`), which
    is then applied with the target's own L: colour follows shading inside a region instead of
-   being one mean per cell. Chunked, so memory is ``chunk x keys``, never ``(H*W)^2``. Several
+   being one mean per cell. Chunked by query parents, so memory never grows with ``(H*W)^2``. Several
    references compete per cell, so each region takes its colours from the reference that
    matches it best.
 4. Confidence per cell = similarity confidence x cycle agreement (the best match's own best
@@ -58,8 +60,8 @@ MIN_SIDE = 16
 MATCH_SCALE = 2.0  # the encoder sees the matching-size image at this scale: a grid of stride / 2 px
 LINEAR_EPS = 16.0  # ridge (L^2) of each reference cell's local chroma model ab = a * L + b
 FILL_SMOOTHNESS = 4.0  # edge-aware fill strength at matching resolution
-MATCH_TOP_K = 32  # key parents (2x2 cells) searched per query parent: 128 fine candidates per cell
-CYCLE_TOP_K = 32  # the same for the backward search of the cycle check
+MATCH_TOP_K = 64  # key parents (2x2 cells) searched per query parent: 256 fine candidates per cell
+CYCLE_TOP_K = 16  # the same for the backward search of the cycle check (only its best match is used)
 CONFIDENCE_FLOOR = 0.02  # every cell keeps a little data weight, so nothing is left without colour
 
 
