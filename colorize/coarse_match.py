@@ -12,6 +12,8 @@ as many exponentials); halving the cell size multiplies that by 16. Here:
 3. The four children of a query parent then attend, with the exact fine similarities, over the
    children of those ``top_k`` key parents (``4 * top_k`` candidates, each fine key at most once),
    with the same softmax, bias, best similarity and best index as :func:`correspond.attend`.
+4. The same similarities give every key its most similar query among those that had it as a
+   candidate: the backward half of a cycle check, without a second search.
 
 With ``top_k`` at least the number of key parents every fine key is a candidate of every query,
 and the result is full attention (tested). With a sharp softmax (temperature 0.01 on cosines) the
@@ -30,10 +32,9 @@ import torch.nn.functional as F
 
 from ..utils.checks import check_range, input_error
 
-__all__ = ["CellPyramid", "cell_pyramid", "stack_pyramids", "attend_coarse_to_fine", "best_coarse_to_fine",
-           "DEFAULT_TOP_K"]
+__all__ = ["CellPyramid", "cell_pyramid", "stack_pyramids", "attend_coarse_to_fine", "DEFAULT_TOP_K"]
 
-DEFAULT_TOP_K = 32  # key parents kept per query parent: 128 fine candidates per query cell
+DEFAULT_TOP_K = 64  # key parents kept per query parent: 256 fine candidates per query cell
 # Gathered candidate features per chunk (query parents x candidates x channels); 2**22 floats = 16 MB.
 _CHUNK_ELEMENTS = 1 << 22
 
@@ -120,6 +121,23 @@ def _fine_index(keys: CellPyramid, top: torch.Tensor, j: torch.Tensor) -> torch.
     return keys.children[top.gather(1, j // 4), j % 4]
 
 
+def _keep_best_query(query: CellPyramid, keys: CellPyramid, p0: int, top: torch.Tensor, sim: torch.Tensor,
+                     back_sim: torch.Tensor, back_idx: torch.Tensor) -> None:
+    """Running best query of every key among the queries that had it as a candidate, from one chunk's
+    similarities ``sim [n, 4k, 4]`` (updates ``back_sim`` / ``back_idx [M]`` in place)."""
+    n = sim.shape[0]
+    q_idx = query.children[p0:p0 + n]  # [n, 4]
+    s, c = sim.masked_fill(q_idx[:, None, :] < 0, float("-inf")).max(2)  # best child per candidate, [n, 4k]
+    k_idx = keys.children[top].reshape(n, -1)
+    q_of = q_idx.gather(1, c)
+    ok = (k_idx >= 0) & torch.isfinite(s)
+    k_idx, s, q_of = k_idx[ok], s[ok], q_of[ok]
+    before = back_sim[k_idx]
+    back_sim.scatter_reduce_(0, k_idx, s, "amax")
+    win = (s > before) & (s >= back_sim[k_idx])
+    back_idx[k_idx[win]] = q_of[win]
+
+
 def attend_coarse_to_fine(
     query: CellPyramid,
     keys: CellPyramid,
@@ -128,7 +146,7 @@ def attend_coarse_to_fine(
     key_bias: torch.Tensor | None = None,
     top_k: int = DEFAULT_TOP_K,
     interrupt: Callable[[], None] | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Softmax attention of every fine query cell over its coarse-to-fine candidate keys.
 
     Args:
@@ -140,8 +158,11 @@ def attend_coarse_to_fine(
         interrupt: called once per chunk.
 
     Returns:
-        ``(warped [N, V], best_similarity [N], best_index [N])`` for the ``N = query.cells`` fine
-        query cells, as :func:`correspond.attend` (best over the candidates).
+        ``(warped [N, V], best_similarity [N], best_index [N], best_query [M])``: for the
+        ``N = query.cells`` fine query cells as :func:`correspond.attend` (best over the
+        candidates), and for every key the most similar query among those that had it as a
+        candidate (``-1``: none had), the backward half of a cycle check at no extra search:
+        ``best_query[best_index]`` is always defined.
     """
     check_range(temperature, 1e-4, 10.0, "temperature", "Try 0.01-0.1.")
     if keys.cells == 0:
@@ -152,7 +173,10 @@ def attend_coarse_to_fine(
     idx = torch.zeros(n, dtype=torch.long, device=query.blocks.device)
     vals = _by_parent(keys, values)
     bias = None if key_bias is None else _by_parent(keys, key_bias[:, None])
+    back_sim = torch.full((keys.cells,), float("-inf"), dtype=best.dtype, device=best.device)
+    back = torch.full((keys.cells,), -1, dtype=torch.long, device=best.device)
     for p0, p1, top, sim in _chunks(query, keys, top_k, interrupt):
+        _keep_best_query(query, keys, p0, top, sim, back_sim, back)
         b, j = sim.max(1)  # [n, 4]
         logits = sim.div_(temperature)
         if bias is not None:
@@ -161,13 +185,4 @@ def attend_coarse_to_fine(
         _scatter(query, p0, p1, out, torch.bmm(torch.softmax(logits, 1).transpose(1, 2), cand))
         _scatter(query, p0, p1, best, b)
         _scatter(query, p0, p1, idx, _fine_index(keys, top, j))
-    return out, best, idx
-
-
-def best_coarse_to_fine(query: CellPyramid, keys: CellPyramid, top_k: int = DEFAULT_TOP_K) -> torch.Tensor:
-    """Index ``[N]`` of the most similar fine key of every fine query cell, searched coarse to fine
-    (the backward half of a cycle check: call it with the grids swapped)."""
-    idx = torch.zeros(query.cells, dtype=torch.long, device=query.blocks.device)
-    for p0, p1, top, sim in _chunks(query, keys, top_k, None):
-        _scatter(query, p0, p1, idx, _fine_index(keys, top, sim.argmax(1)))
-    return idx
+    return out, best, idx, back

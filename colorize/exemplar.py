@@ -43,7 +43,7 @@ import torch
 from ..utils.checks import check_encoder, check_image, check_range, check_tensor, input_error
 from ..utils.color import clamp_ab_to_gamut, lab_to_rgb, merge_l_ab, rgb_to_lab, rgb_to_l
 from ..utils.progress import iteration_ticker
-from .coarse_match import CellPyramid, attend_coarse_to_fine, best_coarse_to_fine, cell_pyramid, stack_pyramids
+from .coarse_match import CellPyramid, attend_coarse_to_fine, cell_pyramid, stack_pyramids
 from .correspond import (DEFAULT_TEMPERATURE, FeatureGrid, cycle_agreement, dense_features, grid_to_pixels,
                          match_stride, pool_to_grid, similarity_confidence)
 from .guided import fast_guided_upsample, resize_area
@@ -61,7 +61,6 @@ MATCH_SCALE = 2.0  # the encoder sees the matching-size image at this scale: a g
 LINEAR_EPS = 16.0  # ridge (L^2) of each reference cell's local chroma model ab = a * L + b
 FILL_SMOOTHNESS = 4.0  # edge-aware fill strength at matching resolution
 MATCH_TOP_K = 64  # key parents (2x2 cells) searched per query parent: 256 fine candidates per cell
-CYCLE_TOP_K = 16  # the same for the backward search of the cycle check (only its best match is used)
 CONFIDENCE_FLOOR = 0.02  # every cell keeps a little data weight, so nothing is left without colour
 
 
@@ -159,9 +158,8 @@ def _match(query: FeatureGrid, keys: _Keys, temperature: float, interrupt) -> tu
     """
     h, w = query.feats.shape[-2:]
     qp = cell_pyramid(query.feats[0])
-    warped, best, fwd = attend_coarse_to_fine(qp, keys.pyramid, keys.model, temperature, key_bias=keys.bias,
-                                              top_k=MATCH_TOP_K, interrupt=interrupt)
-    bwd = best_coarse_to_fine(keys.pyramid, qp, top_k=CYCLE_TOP_K)
+    warped, best, fwd, bwd = attend_coarse_to_fine(qp, keys.pyramid, keys.model, temperature, key_bias=keys.bias,
+                                                   top_k=MATCH_TOP_K, interrupt=interrupt)
     conf = similarity_confidence(best) * cycle_agreement(fwd, bwd, (h, w))
     return warped.T.reshape(1, 4, h, w), conf.reshape(1, 1, h, w)
 

@@ -7,8 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from semantic_restore.colorize.coarse_match import (attend_coarse_to_fine, best_coarse_to_fine, cell_pyramid,
-                                                    stack_pyramids)
+from semantic_restore.colorize.coarse_match import attend_coarse_to_fine, cell_pyramid, stack_pyramids
 from semantic_restore.utils.checks import SemRestoreInputError
 
 
@@ -46,15 +45,14 @@ def test_full_top_k_equals_full_attention_over_several_key_grids():
     values = torch.randn(flat_k.shape[0], 3, generator=g)
     bias = torch.randn(flat_k.shape[0], generator=g)
     calls = []
-    out, best, idx = attend_coarse_to_fine(cell_pyramid(q), kp, values, 0.05, key_bias=bias,
+    out, best, idx, back = attend_coarse_to_fine(cell_pyramid(q), kp, values, 0.05, key_bias=bias,
                                            top_k=kp.coarse.shape[0], interrupt=lambda: calls.append(1))
     sim = _flat(q) @ flat_k.T
     torch.testing.assert_close(out, torch.softmax(sim / 0.05 + bias, 1) @ values)
     torch.testing.assert_close(best, sim.max(1).values)
     assert torch.equal(idx, sim.argmax(1))
     assert calls  # interrupt is checked per chunk
-    back = best_coarse_to_fine(kp, cell_pyramid(q), top_k=100)
-    assert torch.equal(back, sim.argmax(0))
+    assert torch.equal(back, sim.argmax(0))  # every query saw every key: the full backward argmax
 
 
 def test_small_top_k_restricts_candidates_to_best_parents():
@@ -63,12 +61,22 @@ def test_small_top_k_restricts_candidates_to_best_parents():
     k = _grid(8, 6, 6, 6)
     kp = cell_pyramid(k)
     values = torch.arange(36, dtype=torch.float32)[:, None]
-    _, _, idx = attend_coarse_to_fine(cell_pyramid(q), kp, values, 0.01, top_k=1)
+    _, _, idx, back = attend_coarse_to_fine(cell_pyramid(q), kp, values, 0.01, top_k=1)
     qp = cell_pyramid(q)
     best_parent = (qp.coarse @ kp.coarse.T).argmax(1)
+    seen_by: dict[int, list[int]] = {}
     for p in range(qp.children.shape[0]):
-        allowed = set(kp.children[best_parent[p]].tolist())
-        assert all(int(idx[c]) in allowed for c in qp.children[p].tolist() if c >= 0)
+        allowed = kp.children[best_parent[p]].tolist()
+        kids = [c for c in qp.children[p].tolist() if c >= 0]
+        assert all(int(idx[c]) in allowed for c in kids)
+        for j in allowed:
+            seen_by.setdefault(j, []).extend(kids)
+    # backward: each key's best query among the queries that had it as a candidate, -1 if none had
+    sim = _flat(q) @ _flat(k).T
+    for j in range(36):
+        want = max(seen_by[j], key=lambda i: float(sim[i, j])) if j in seen_by else -1
+        assert int(back[j]) == want
+    assert (back[idx] >= 0).all()  # the round trip of a cycle check is always defined
 
 
 def test_smooth_grids_find_the_exact_best_match_with_small_top_k():
@@ -79,7 +87,7 @@ def test_smooth_grids_find_the_exact_best_match_with_small_top_k():
     sim = _flat(q) @ _flat(k).T
     recall = {}
     for top_k in (1, 16):
-        _, best, idx = attend_coarse_to_fine(cell_pyramid(q), cell_pyramid(k), torch.zeros(900, 2), 0.01, top_k=top_k)
+        _, best, idx, _ = attend_coarse_to_fine(cell_pyramid(q), cell_pyramid(k), torch.zeros(900, 2), 0.01, top_k=top_k)
         recall[top_k] = float((idx == sim.argmax(1)).float().mean())
     assert recall[16] == 1.0 and recall[1] < 0.5
     torch.testing.assert_close(best, sim.max(1).values)
