@@ -61,6 +61,9 @@ MATCH_SCALE = 2.0  # the encoder sees the matching-size image at this scale: a g
 LINEAR_EPS = 16.0  # ridge (L^2) of each reference cell's local chroma model ab = a * L + b
 FILL_SMOOTHNESS = 4.0  # edge-aware fill strength at matching resolution
 MATCH_TOP_K = 64  # key parents (2x2 cells) searched per query parent: 256 fine candidates per cell
+# Up to this many similarities (query cells x key cells; ~0.1 s of CPU) the search is exact (every
+# key parent), e.g. film frames of ~200 px matched against a 384 px reference.
+EXACT_SIMILARITIES = 1 << 24
 CONFIDENCE_FLOOR = 0.02  # every cell keeps a little data weight, so nothing is left without colour
 
 
@@ -158,8 +161,10 @@ def _match(query: FeatureGrid, keys: _Keys, temperature: float, interrupt) -> tu
     """
     h, w = query.feats.shape[-2:]
     qp = cell_pyramid(query.feats[0])
+    parents = keys.pyramid.coarse.shape[0]
+    top_k = parents if h * w * keys.pyramid.cells <= EXACT_SIMILARITIES else MATCH_TOP_K
     warped, best, fwd, bwd = attend_coarse_to_fine(qp, keys.pyramid, keys.model, temperature, key_bias=keys.bias,
-                                                   top_k=MATCH_TOP_K, interrupt=interrupt)
+                                                   top_k=top_k, interrupt=interrupt)
     conf = similarity_confidence(best) * cycle_agreement(fwd, bwd, (h, w))
     return warped.T.reshape(1, 4, h, w), conf.reshape(1, 1, h, w)
 
