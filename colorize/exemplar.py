@@ -44,8 +44,8 @@ from ..utils.checks import check_encoder, check_image, check_range, check_tensor
 from ..utils.color import clamp_ab_to_gamut, lab_to_rgb, merge_l_ab, rgb_to_lab, rgb_to_l
 from ..utils.progress import iteration_ticker
 from .coarse_match import CellPyramid, attend_coarse_to_fine, cell_pyramid, stack_pyramids
-from .correspond import (DEFAULT_TEMPERATURE, FeatureGrid, cycle_agreement, dense_features, grid_to_pixels,
-                         match_stride, pool_to_grid, similarity_confidence)
+from .correspond import (DEFAULT_TEMPERATURE, FeatureGrid, attend, backward_best, cycle_agreement, dense_features,
+                         grid_to_pixels, match_stride, pool_to_grid, similarity_confidence)
 from .guided import fast_guided_upsample, resize_area
 from .propagate import propagate_ab
 from .temporal import FrameMemory, apply_memory, remember
@@ -61,8 +61,8 @@ MATCH_SCALE = 2.0  # the encoder sees the matching-size image at this scale: a g
 LINEAR_EPS = 16.0  # ridge (L^2) of each reference cell's local chroma model ab = a * L + b
 FILL_SMOOTHNESS = 4.0  # edge-aware fill strength at matching resolution
 MATCH_TOP_K = 64  # key parents (2x2 cells) searched per query parent: 256 fine candidates per cell
-# Up to this many similarities (query cells x key cells; ~0.1 s of CPU) the search is exact (every
-# key parent), e.g. film frames of ~200 px matched against a 384 px reference.
+# Up to this many similarities (query cells x key cells; ~0.1 s of CPU) the search is exact (full
+# attention, correspond.attend), e.g. film frames of ~200 px matched against a 384 px reference.
 EXACT_SIMILARITIES = 1 << 24
 CONFIDENCE_FLOOR = 0.02  # every cell keeps a little data weight, so nothing is left without colour
 
@@ -78,7 +78,8 @@ class ExemplarResult:
 
 @dataclass
 class _Keys:
-    pyramid: CellPyramid  # the M cells' features [P, 4, C] under their 2x2 parents [P, C]
+    feats: torch.Tensor  # [M, C]
+    pyramid: CellPyramid  # the same cells [P, 4, C] under their 2x2 parents [P, C]
     model: torch.Tensor  # [M, 4]: per cell, ab = model[:, :2] * L + model[:, 2:]
     bias: torch.Tensor | None  # [M] logit offsets
 
@@ -142,15 +143,16 @@ def check_exemplar_inputs(target: torch.Tensor, references: Sequence[torch.Tenso
 
 
 def _reference_keys(encoder, references: Sequence[torch.Tensor], resolution: int, layers, grid_stride) -> _Keys:
-    models, pyramids = [], []
+    feats, models, pyramids = [], [], []
     for r in references:
         size = _encoding_size(_matching_size(*r.shape[-2:], resolution))
         lab = rgb_to_lab(resize_area(r[None].float(), size).clamp(0, 1))
         grid = dense_features(encoder, lab[:, :1], layers=layers, grid_stride=grid_stride)
         model = local_linear_chroma(lab[:, :1], lab[:, 1:], grid.stride, tuple(grid.feats.shape[-2:]))
+        feats.append(grid.feats[0].flatten(1).T)
         models.append(model[0].flatten(1).T)
         pyramids.append(cell_pyramid(grid.feats[0]))
-    return _Keys(stack_pyramids(pyramids), torch.cat(models), None)
+    return _Keys(torch.cat(feats), stack_pyramids(pyramids), torch.cat(models), None)
 
 
 def _match(query: FeatureGrid, keys: _Keys, temperature: float, interrupt) -> tuple[torch.Tensor, torch.Tensor]:
@@ -160,11 +162,14 @@ def _match(query: FeatureGrid, keys: _Keys, temperature: float, interrupt) -> tu
     their predictions ``a * L + b`` for the target's L.
     """
     h, w = query.feats.shape[-2:]
-    qp = cell_pyramid(query.feats[0])
-    parents = keys.pyramid.coarse.shape[0]
-    top_k = parents if h * w * keys.pyramid.cells <= EXACT_SIMILARITIES else MATCH_TOP_K
-    warped, best, fwd, bwd = attend_coarse_to_fine(qp, keys.pyramid, keys.model, temperature, key_bias=keys.bias,
-                                                   top_k=top_k, interrupt=interrupt)
+    if h * w * keys.feats.shape[0] <= EXACT_SIMILARITIES:
+        q = query.feats[0].flatten(1).T.contiguous()
+        warped, best, fwd = attend(q, keys.feats, keys.model, temperature, key_bias=keys.bias, interrupt=interrupt)
+        bwd = backward_best(keys.feats, q)
+    else:
+        warped, best, fwd, bwd = attend_coarse_to_fine(cell_pyramid(query.feats[0]), keys.pyramid, keys.model,
+                                                       temperature, key_bias=keys.bias, top_k=MATCH_TOP_K,
+                                                       interrupt=interrupt)
     conf = similarity_confidence(best) * cycle_agreement(fwd, bwd, (h, w))
     return warped.T.reshape(1, 4, h, w), conf.reshape(1, 1, h, w)
 
@@ -323,7 +328,7 @@ def exemplar_colorize(
     bank = prepare_references(encoder, refs, (H, W), settings)
     small = _matching_size(H, W, resolution)
     logger.info("Exemplar colorize: %d frame(s) %dx%d, %d reference(s), %d key cells, matching at %dx%d",
-                B, W, H, len(refs), bank.keys.pyramid.cells, small[1], small[0])
+                B, W, H, len(refs), bank.keys.feats.shape[0], small[1], small[0])
     outs, confs, abs_ = [], [], []
     memory: FrameMemory | None = None
     for b in range(B):

@@ -30,7 +30,8 @@ def _full(query: torch.Tensor, refs: list[torch.Tensor], model: torch.Tensor, t:
 def _keys(refs: list[torch.Tensor], seed: int) -> tuple[ex._Keys, torch.Tensor]:
     cells = sum(r.shape[-2] * r.shape[-1] for r in refs)
     model = torch.randn(cells, 4, generator=torch.Generator().manual_seed(seed))
-    return ex._Keys(stack_pyramids([cell_pyramid(r[0]) for r in refs]), model, None), model
+    feats = torch.cat([r[0].flatten(1).T for r in refs])
+    return ex._Keys(feats, stack_pyramids([cell_pyramid(r[0]) for r in refs]), model, None), model
 
 
 def test_few_reference_cells_are_matched_exactly():
