@@ -240,6 +240,17 @@ def prepare_references(encoder, references: torch.Tensor | Sequence[torch.Tensor
     return ReferenceBank(keys, stride, len(refs))
 
 
+def _grid_to_matching(x: torch.Tensor, stride: int, enc_size: tuple[int, int], small: tuple[int, int]) -> torch.Tensor:
+    """A grid of ``stride`` px cells at the encoding size, bilinear, area-shrunk to the matching size.
+
+    When the encoding size is exactly 2x, that is bilinear upsampling with ``stride / 2`` px cells
+    (each 2x2 mean of a bilinear field is its value at their centre), without the 4x larger image.
+    """
+    if stride % 2 == 0 and tuple(enc_size) == (2 * small[0], 2 * small[1]):
+        return grid_to_pixels(x, stride // 2, small)
+    return resize_area(grid_to_pixels(x, stride, enc_size), small)
+
+
 @torch.no_grad()
 def colorize_frame(frame: torch.Tensor, bank: ReferenceBank, encoder, settings: ExemplarSettings,
                    memory: FrameMemory | None = None,
@@ -260,17 +271,18 @@ def colorize_frame(frame: torch.Tensor, bank: ReferenceBank, encoder, settings: 
     query = dense_features(encoder, l_enc, layers=settings.layers, grid_stride=bank.stride)
     step(0.25, "matching")
     model_grid, conf_grid = _match(query, bank.keys, settings.temperature, interrupt)
-    model_enc = grid_to_pixels(model_grid, query.stride, enc_size)
-    conf_enc = grid_to_pixels(conf_grid, query.stride, enc_size).clamp(0, 1)
     if memory is not None and settings.temporal_weight > 0:
         # The previous frame's chroma is a gated prior (colorize/temporal.py), blended on the
         # encoder's grid where the motion between the frames is measured.
+        model_enc = grid_to_pixels(model_grid, query.stride, enc_size)
+        conf_enc = grid_to_pixels(conf_grid, query.stride, enc_size).clamp(0, 1)
         ab_enc, conf_enc = apply_memory(query, model_enc[:, :2] * l_enc + model_enc[:, 2:], conf_enc, memory,
                                         settings.temporal_weight, interrupt)
         ab_px, conf_px = resize_area(ab_enc, small), resize_area(conf_enc, small).clamp(0, 1)
     else:
         # Each cell's colour follows the target's own L inside it (the matched cells' local models).
-        model_px, conf_px = resize_area(model_enc, small), resize_area(conf_enc, small).clamp(0, 1)
+        model_px = _grid_to_matching(model_grid, query.stride, enc_size, small)
+        conf_px = _grid_to_matching(conf_grid, query.stride, enc_size, small).clamp(0, 1)
         ab_px = model_px[:, :2] * l_small + model_px[:, 2:]
     ab_small = propagate_ab(l_small, ab_px, conf_px + CONFIDENCE_FLOOR, smoothness=FILL_SMOOTHNESS,
                             interrupt=interrupt, progress=iteration_ticker(stage, 0.5, 0.8, "filling"))

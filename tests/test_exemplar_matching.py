@@ -57,3 +57,14 @@ def test_many_reference_cells_are_searched_coarse_to_fine(monkeypatch):
     torch.testing.assert_close(every[0], want[0], atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(every[1], want[1])
     assert (few[0] - want[0]).abs().max() > 0.1
+
+
+def test_grid_to_matching_size_equals_upsampling_at_the_encoding_size_then_shrinking():
+    from semantic_restore.colorize.correspond import grid_to_pixels
+    from semantic_restore.colorize.guided import resize_area
+
+    g = torch.randn(1, 4, 13, 17, generator=torch.Generator().manual_seed(7))
+    for small, stride in (((50, 66), 8), ((51, 67), 8), ((40, 60), 7)):  # exact 2x (cropped edges too), odd stride
+        enc = (2 * small[0], 2 * small[1])
+        want = resize_area(grid_to_pixels(g, stride, enc), small)
+        torch.testing.assert_close(ex._grid_to_matching(g, stride, enc, small), want, atol=1e-5, rtol=1e-5)
