@@ -129,3 +129,27 @@ def _write_deep_exemplar_files(folder) -> None:
 def deep_exemplar_files():
     """``write(folder)``: Deep Exemplar's three official files with seeded random weights into ``folder``."""
     return _write_deep_exemplar_files
+
+
+def _write_colormnet_file(folder) -> str:
+    """ColorMNet's official file (official name and key layout, from tests/fixtures/colormnet/colormnet_spec.json)
+    with seeded random weights into ``folder``; returns its path."""
+    import json
+
+    from semantic_restore.colorize.models.colormnet import FILE
+    from semantic_restore.colorize.models.loading import random_state_dict
+
+    with open(os.path.join(os.path.dirname(__file__), "fixtures", "colormnet", "colormnet_spec.json")) as f:
+        meta = json.load(f)
+    fixed = {k: torch.tensor(0) for k, _, d in meta["spec"] if d == "int64"}
+    path = os.path.join(folder, FILE.filenames[0])
+    torch.save(random_state_dict(meta["spec"], 11, fixed=fixed), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def colormnet_models(tmp_path_factory):
+    """A models folder holding ColorMNet's official file with seeded random weights (written once per session)."""
+    folder = tmp_path_factory.mktemp("colormnet_models")
+    _write_colormnet_file(folder)
+    return folder
