@@ -13,7 +13,6 @@ import os
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from semantic_restore.cli import main
@@ -43,26 +42,9 @@ def _release_shared_models():
     shared_models._deep_exemplar.cache_clear()
 
 
-def _photo(name: str, h: int = 48, w: int = 64, shift: int = 0) -> torch.Tensor:
-    import skimage.data
-
-    img = torch.from_numpy(getattr(skimage.data, name)().copy()).permute(2, 0, 1)[None].float() / 255
-    img = F.interpolate(img, size=(h + 8, w + 8), mode="area")
-    return img[..., 4:4 + h, 4 + shift:4 + shift + w]
-
-
-def _gray(x: torch.Tensor) -> torch.Tensor:
-    return x.mean(1, keepdim=True).expand(-1, 3, -1, -1).contiguous()
-
-
-def _clip() -> list[torch.Tensor]:
-    """Two shots: coffee panning (frames 0-2), then a rocket (frames 3-4)."""
-    return [_gray(_photo("coffee", shift=s)) for s in (0, 1, 2)] + [_gray(_photo("rocket", shift=s)) for s in (0, 1)]
-
-
-def test_film_stream_resets_at_cuts_and_picks_a_reference_per_shot(net):
-    frames = _clip()
-    refs = [_photo("rocket", 40, 60), _photo("coffee", 40, 60)]
+def test_film_stream_resets_at_cuts_and_picks_a_reference_per_shot(net, clips):
+    frames = clips.clip(48, 64)
+    refs = [clips.photo("rocket", 40, 60), clips.photo("coffee", 40, 60)]
     cuts: list[int] = []
     out = list(colormnet_film_stream(iter(frames), refs, net, cuts=cuts))
     assert cuts == [3]  # found on the fly on ColorMNet's own DINOv2
@@ -88,9 +70,10 @@ def _png(path, image: torch.Tensor) -> str:
     return str(path)
 
 
-def test_cli_video_with_keyframes_and_two_references(tmp_path, colormnet_models, capsys):
+def test_cli_video_with_keyframes_and_two_references(tmp_path, colormnet_models, capsys, clips):
     src = write_test_video(tmp_path / "film.mp4", width=64, height=48, frames=4, photo=("coffee", "rocket"))
-    rocket, coffee = _png(tmp_path / "rocket.png", _photo("rocket")), _png(tmp_path / "coffee.png", _photo("coffee"))
+    rocket = _png(tmp_path / "rocket.png", clips.photo("rocket", 48, 64))
+    coffee = _png(tmp_path / "coffee.png", clips.photo("coffee", 48, 64))
     keys = tmp_path / "keys.json"
     keys.write_text(json.dumps({"2": "rocket.png"}))
     out = tmp_path / "out.mkv"
@@ -116,13 +99,13 @@ def test_cli_video_with_keyframes_and_two_references(tmp_path, colormnet_models,
     assert not (tmp_path / "x.mp4").exists()
 
 
-def test_cli_folder_colormnet_mirrors_skips_bad_files_and_resumes(tmp_path, colormnet_models, capsys):
+def test_cli_folder_colormnet_mirrors_skips_bad_files_and_resumes(tmp_path, colormnet_models, capsys, clips):
     src = tmp_path / "archive"
     (src / "stills").mkdir(parents=True)
-    _png(src / "stills" / "coffee.png", _gray(_photo("coffee")))
+    _png(src / "stills" / "coffee.png", clips.gray(clips.photo("coffee", 48, 64)))
     write_test_video(src / "reel.mp4", width=64, height=48, frames=3)
     (src / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(200)))
-    ref = _png(tmp_path / "ref.png", _photo("coffee"))
+    ref = _png(tmp_path / "ref.png", clips.photo("coffee", 48, 64))
     out = tmp_path / "out"
     args = ["colorize", str(src), "-o", str(out), "--reference", ref, "--method", "colormnet", "--models-dir",
             str(colormnet_models)]
@@ -162,7 +145,7 @@ def _shots_then_join(options, src, dst) -> bytes:
 
 @pytest.mark.parametrize("method", ["colormnet", "deep_exemplar"])
 def test_shot_runner_uses_the_method_and_equals_one_pass(method, tmp_path, monkeypatch, colormnet_models,
-                                                         deep_exemplar_files):
+                                                         deep_exemplar_files, clips):
     """The Ray path (``ShotColorizer.plan/segment/join``, here without Ray) colours with ``--method``:
     its shots, joined, are byte for byte the one-pass file of that method (not of training_free)."""
     from semantic_restore.colorize.models import deep_exemplar as de
@@ -174,7 +157,7 @@ def test_shot_runner_uses_the_method_and_equals_one_pass(method, tmp_path, monke
     deep_exemplar_files(models)
     os.symlink(colormnet_models / os.listdir(colormnet_models)[0], models / os.listdir(colormnet_models)[0])
     src = write_test_video(tmp_path / "film.mp4", width=64, height=48, frames=4, photo=("coffee", "rocket"))
-    refs = (_png(tmp_path / "coffee.png", _photo("coffee")), _png(tmp_path / "rocket.png", _photo("rocket")))
+    refs = tuple(_png(tmp_path / f"{name}.png", clips.photo(name, 48, 64)) for name in ("coffee", "rocket"))
     options = ColorizeOptions(references=refs, method=method, models_dir=str(models))
     ranges, joined = _shots_then_join(options, src, tmp_path / "shots.mp4")
     assert ranges == ((0, 2), (2, 4))

@@ -64,23 +64,13 @@ def deep_exemplar_stream(
     cuts: list[int] | None = None,
     interrupt: Callable[[], None] | None = None,
 ) -> Iterator[torch.Tensor]:
-    """Colorize ``frames`` (each ``[1, 3|1, H, W]`` in ``[0, 1]``, all one size) in order with Deep Exemplar.
+    """Colorize ``frames`` (each ``[1, 3|1, H, W]`` in ``[0, 1]``, all one size) in order with Deep Exemplar
+    (``model``: :func:`.deep_exemplar.load_deep_exemplar`); yields ``[1, 3, H, W]`` sRGB per frame, the
+    frame's L kept exactly.
 
-    Args:
-        frames: any iterable (a decoder), consumed lazily.
-        references: colour photos (``[N, 3, h, w]`` or a list of ``[1, 3, h, w]`` / ``[3, h, w]``, any sizes).
-        model: :func:`.deep_exemplar.load_deep_exemplar`.
-        keyframes: ``{frame index: [images]}``: from that frame on its first image is the reference
-            (no per-shot choice any more) and the propagation restarts.
-        strength: chroma scale on top of the official x1.25.
-        area: working area in pixels (default: the official 216x384).
-        detect_shots: find cuts on the fly; the propagation restarts at each.
-        shots: known cut frame indices (replaces detection).
-        cuts: if given, every cut's frame index is appended to it as it is found.
-        interrupt: called before each frame; raise from it to cancel.
-
-    Yields:
-        ``[1, 3, H, W]`` sRGB per frame, the frame's L kept exactly.
+    ``strength`` scales the chroma on top of the official x1.25; ``area`` is the working area in
+    pixels (default: the official 216x384). The other arguments are :func:`.shot_film.shot_stream`'s:
+    the propagation restarts at every cut (``shots`` given, or detected) and keyframe.
     """
     method = DeepExemplarShots(model, strength=strength, area=area, interrupt=interrupt)
     return shot_stream(frames, references, method, keyframes=keyframes, detect_shots=detect_shots, shots=shots,
