@@ -165,3 +165,20 @@ def test_shot_runner_uses_the_method_and_equals_one_pass(method, tmp_path, monke
     assert joined == (tmp_path / "one.mp4").read_bytes()
     colorize_file(src, tmp_path / "free.mp4", ColorizeOptions(references=refs, resolution=64))
     assert joined != (tmp_path / "free.mp4").read_bytes()
+
+
+def test_node_colormnet_with_shots_is_the_film_stream(monkeypatch, net, colormnet_models, clips):
+    from semantic_restore.colorize.shots import ShotList
+    from semantic_restore.nodes import SemRestoreExemplarColorize
+    from semantic_restore.utils.paths import ENV_MODELS_DIR
+
+    monkeypatch.setenv(ENV_MODELS_DIR, str(colormnet_models))
+    frames = torch.cat(clips.clip(32, 48)[2:])  # coffee, rocket, rocket: a cut at 1
+    refs = torch.cat([clips.photo("rocket", 32, 48), clips.photo("coffee", 32, 48)])
+    out, conf = SemRestoreExemplarColorize().execute(frames.permute(0, 2, 3, 1), refs.permute(0, 2, 3, 1), 1.0, 0.02,
+                                                     256, 0.5, shots=ShotList(3, [1]), method="colormnet")
+    expected = torch.cat(list(colormnet_film_stream(frames.split(1), refs, net, shots=[1])))
+    assert torch.equal(out.permute(0, 3, 1, 2), expected)
+    assert conf.shape == (3, 32, 48)
+    # the cut restarts the memory with the rocket's photo: frame 1 is the start of a fresh clip
+    assert torch.equal(expected[1:], colormnet_colorize(frames[1:], refs[:1], net))

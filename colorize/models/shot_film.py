@@ -59,6 +59,12 @@ def reference_list(references: torch.Tensor | Sequence[torch.Tensor] | None, nam
     return refs
 
 
+def _checked(frames: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
+    for frame in frames:
+        check_tensor(frame, "image", ndim=4)
+        yield frame
+
+
 @torch.no_grad()
 def shot_stream(
     frames: Iterable[torch.Tensor],
@@ -97,7 +103,7 @@ def shot_stream(
     cache: OrderedDict[int, Any] = OrderedDict()  # candidate index -> prepared reference
     chosen: Any = None
     run: Callable[[torch.Tensor], torch.Tensor] | None = None
-    for index, frame, cut in _frames_with_cuts(frames, detector, set(shots or ())):
+    for index, frame, cut in _frames_with_cuts(_checked(frames), detector, set(shots or ())):
         if interrupt is not None:
             interrupt()
         if index in keyframes:
