@@ -1,6 +1,7 @@
 """ColorMNet: parity with the official code (from the test fixtures) and CPU speed vs training-free.
 
 ``python -m semantic_restore bench colormnet [--skip-parity] [--skip-speed] [--frames N] [--size HxW] [--rounds R]``
+``python -m semantic_restore bench colormnet --memory FRAMES HxW EVERY`` (memory over a long film)
 
 Parity: ``tests/fixtures/colormnet/`` holds the official outputs (made by
 ``scripts/make_colormnet_fixtures.py`` running github.com/yyang181/colormnet) and the key layout +
@@ -14,11 +15,12 @@ medians and the median of the paired ratios.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from ..colorize.models.colormnet import normalised_lab, predict_clip
 from ..colorize.models.colormnet_memory import MemoryConfig
 from ..colorize.models.colormnet_nets import ColorMNetNet
-from ..colorize.models.loading import random_inputs, random_state_dict
+from ..colorize.models.loading import random_inputs, random_state_dict, state_spec
 from .models import _d, _load, run_bench
 
 SHAPES = {"image": [1, 3, 112, 112], "f16": [1, 1024, 7, 7], "f8": [1, 512, 14, 14], "f4": [1, 256, 28, 28],
@@ -60,6 +62,40 @@ def parity() -> None:
         print(f"| ColorMNet end to end, {what}: ab per frame | {diffs} | 1e-3 |", flush=True)
 
 
+def memory(n_frames: int, size: tuple[int, int], every: int) -> None:
+    """A film streamed through :func:`colormnet_film_stream` (one shot: a slow pan over a photo, random
+    weights): the process's current RSS and the elements held in ColorMNet's working and long-term
+    memory every ``every`` frames. They must level off, not grow with the film's length."""
+    from ..colorize.models import colormnet as cm
+    from ..colorize.models.shot_film import shot_stream
+    from ._photos import skimage_photo
+
+    h, w = size
+    photo = F.interpolate(skimage_photo("coffee"), size=(2 * h, 2 * w), mode="area")
+    frames = (photo[..., h // 2:h // 2 + h, (t % w):(t % w) + w].mean(1, keepdim=True) for t in range(n_frames))
+    net = ColorMNetNet().eval()
+    net.load_state_dict(random_state_dict(state_spec(net.state_dict()), 0, fixed=net.state_dict()))
+    method = cm.ColorMNetShots(net)
+    print(f"| frames done ({w}x{h}, one shot) | RSS now (MB) | working memory (elements) | long-term (elements) |")
+    print("|---|---|---|---|")
+    for t, _ in enumerate(shot_stream(frames, photo, method), 1):  # cuts detected on the fly, as the CLI
+        if t % every == 0 or t == n_frames:
+            mem = method.current.prop.memory
+            print(f"| {t} | {_rss_now_mb():.0f} | {mem.work.size} | {mem.long.size} |", flush=True)
+
+
+def _rss_now_mb() -> float:
+    import os
+
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv and argv[0] == "--memory":  # bench colormnet --memory FRAMES HxW EVERY
+        frames, size, every = int(argv[1]), argv[2], int(argv[3])
+        torch.set_grad_enabled(False)
+        memory(frames, tuple(int(v) for v in size.lower().split("x")), every)
+        return 0
     return run_bench(argv, "bench colormnet", __doc__.splitlines()[0], (parity,), default_size="240x432",
                      only=("colormnet",))

@@ -135,6 +135,7 @@ class ColorMNetShots:
         self.net, self.strength, self.max_short_side, self.memory = net, strength, max_short_side, memory
         self.clip_length, self.exact_length, self.interrupt = clip_length, exact_length, interrupt
         self._encoder = None
+        self.current: _Propagation | None = None  # the shot being coloured (its ``prop.memory`` can be inspected)
 
     @property
     def encoder(self):
@@ -152,7 +153,7 @@ class ColorMNetShots:
     def start(self, reference_lab: torch.Tensor, frame: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         hw = tuple(frame.shape[-2:])
         size = working_size(*hw, self.max_short_side)
-        run = _Propagation(reference_lab, self.net, self.memory, self.clip_length, self.exact_length)
+        run = self.current = _Propagation(reference_lab, self.net, self.memory, self.clip_length, self.exact_length)
 
         def colorize(frame: torch.Tensor) -> torch.Tensor:
             l_full, l_small = _frame_l(frame, size)
