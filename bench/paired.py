@@ -3,6 +3,7 @@
     python -m semantic_restore bench paired --baseline /path/to/old/checkout [--runs 5] -- exemplar --speed
     python -m semantic_restore bench paired --baseline /path/to/old/checkout --code "PYTHON CODE"
     python -m semantic_restore bench paired --baseline /path/to/old/checkout --preset exemplar-1mp
+    python -m semantic_restore bench paired --baseline /path/to/old/checkout --preset exemplar-1mp-stages
 
 ``--baseline`` is a checkout of the package at the baseline commit (e.g. ``git worktree add
 /tmp/base 278d5e3``). Each run is a fresh ``python -m semantic_restore bench ARGS...`` process
@@ -44,6 +45,26 @@ exemplar_colorize(target, ref, enc)
 print(f"| 1024x1024 wall | {time.perf_counter() - t0:.2f} |")
 print(f"| 1024x1024 cpu | {time.process_time() - c0:.2f} |")
 """}
+# ``--preset exemplar-1mp-stages``: the same colorization, process CPU seconds per stage (the
+# names ``colorize/exemplar.py`` calls in both checkouts: encoder passes with feature fusion,
+# matching, edge-aware fill, guided upsampling with gamut clamp and LAB->RGB; the rest is "other").
+PRESETS["exemplar-1mp-stages"] = PRESETS["exemplar-1mp"].replace("""t0, c0 =""", """import semantic_restore.colorize.exemplar as E
+spent = {}
+def timed(name, label):
+    f = getattr(E, name)
+    def g(*a, **k):
+        c = time.process_time()
+        try:
+            return f(*a, **k)
+        finally:
+            spent[label] = spent.get(label, 0.0) + time.process_time() - c
+    setattr(E, name, g)
+for name, label in (("dense_features", "encoder"), ("_match", "match"), ("propagate_ab", "fill"), ("_finish", "upsample")):
+    timed(name, label)
+t0, c0 =""") + """for label, s in spent.items():
+    print(f"| {label} cpu | {s:.2f} |")
+print(f"| other cpu | {time.process_time() - c0 - sum(spent.values()):.2f} |")
+"""
 
 ROW = re.compile(r"^\|\s*([^|]+?)\s*\|\s*([0-9]+(?:\.[0-9]+)?)\s*\|\s*$")
 

@@ -8,11 +8,13 @@ Pipeline per frame (shapes for a target ``H x W``, matching at long side ``resol
 2. :func:`correspond.dense_features`: fused, unit-norm encoder features on a grid (stride 8 for
    CNNs, the patch size for ViTs) of the matching-size image enlarged ``MATCH_SCALE`` = 2x, so a
    cell covers 4 px of the matching size; references are encoded once for the whole batch.
-3. :func:`correspond.attend`: softmax attention of every target cell over the cells of all
-   references (temperature ``T``), warping each reference cell's **local chroma model**
+3. :func:`coarse_match.attend_coarse_to_fine`: softmax attention of every target cell over the
+   cells of all references (temperature ``T``), searched coarse to fine (2x2 parents in full,
+   then exact similarities to the children of the ``MATCH_TOP_K`` best), warping each reference
+   cell's **local chroma model**
    ``ab = a * L + b`` (a ridge fit over the cell's pixels, :func:`local_linear_chroma`), which
    is then applied with the target's own L: colour follows shading inside a region instead of
-   being one mean per cell. Chunked, so memory is ``chunk x keys``, never ``(H*W)^2``. Several
+   being one mean per cell. Chunked by query parents, so memory never grows with ``(H*W)^2``. Several
    references compete per cell, so each region takes its colours from the reference that
    matches it best.
 4. Confidence per cell = similarity confidence x cycle agreement (the best match's own best
@@ -41,6 +43,7 @@ import torch
 from ..utils.checks import check_encoder, check_image, check_range, check_tensor, input_error
 from ..utils.color import clamp_ab_to_gamut, lab_to_rgb, merge_l_ab, rgb_to_lab, rgb_to_l
 from ..utils.progress import iteration_ticker
+from .coarse_match import CellPyramid, attend_coarse_to_fine, cell_pyramid, stack_pyramids
 from .correspond import (DEFAULT_TEMPERATURE, FeatureGrid, attend, backward_best, cycle_agreement, dense_features,
                          grid_to_pixels, match_stride, pool_to_grid, similarity_confidence)
 from .guided import fast_guided_upsample, resize_area
@@ -57,6 +60,10 @@ MIN_SIDE = 16
 MATCH_SCALE = 2.0  # the encoder sees the matching-size image at this scale: a grid of stride / 2 px
 LINEAR_EPS = 16.0  # ridge (L^2) of each reference cell's local chroma model ab = a * L + b
 FILL_SMOOTHNESS = 4.0  # edge-aware fill strength at matching resolution
+MATCH_TOP_K = 64  # key parents (2x2 cells) searched per query parent: 256 fine candidates per cell
+# Up to this many similarities (query cells x key cells; ~0.1 s of CPU) the search is exact (full
+# attention, correspond.attend), e.g. film frames of ~200 px matched against a 384 px reference.
+EXACT_SIMILARITIES = 1 << 24
 CONFIDENCE_FLOOR = 0.02  # every cell keeps a little data weight, so nothing is left without colour
 
 
@@ -72,6 +79,7 @@ class ExemplarResult:
 @dataclass
 class _Keys:
     feats: torch.Tensor  # [M, C]
+    pyramid: CellPyramid  # the same cells [P, 4, C] under their 2x2 parents [P, C]
     model: torch.Tensor  # [M, 4]: per cell, ab = model[:, :2] * L + model[:, 2:]
     bias: torch.Tensor | None  # [M] logit offsets
 
@@ -135,7 +143,7 @@ def check_exemplar_inputs(target: torch.Tensor, references: Sequence[torch.Tenso
 
 
 def _reference_keys(encoder, references: Sequence[torch.Tensor], resolution: int, layers, grid_stride) -> _Keys:
-    feats, models = [], []
+    feats, models, pyramids = [], [], []
     for r in references:
         size = _encoding_size(_matching_size(*r.shape[-2:], resolution))
         lab = rgb_to_lab(resize_area(r[None].float(), size).clamp(0, 1))
@@ -143,7 +151,8 @@ def _reference_keys(encoder, references: Sequence[torch.Tensor], resolution: int
         model = local_linear_chroma(lab[:, :1], lab[:, 1:], grid.stride, tuple(grid.feats.shape[-2:]))
         feats.append(grid.feats[0].flatten(1).T)
         models.append(model[0].flatten(1).T)
-    return _Keys(torch.cat(feats), torch.cat(models), None)
+        pyramids.append(cell_pyramid(grid.feats[0]))
+    return _Keys(torch.cat(feats), stack_pyramids(pyramids), torch.cat(models), None)
 
 
 def _match(query: FeatureGrid, keys: _Keys, temperature: float, interrupt) -> tuple[torch.Tensor, torch.Tensor]:
@@ -153,9 +162,14 @@ def _match(query: FeatureGrid, keys: _Keys, temperature: float, interrupt) -> tu
     their predictions ``a * L + b`` for the target's L.
     """
     h, w = query.feats.shape[-2:]
-    q = query.feats[0].flatten(1).T.contiguous()
-    warped, best, fwd = attend(q, keys.feats, keys.model, temperature, key_bias=keys.bias, interrupt=interrupt)
-    bwd = backward_best(keys.feats, q)
+    if h * w * keys.feats.shape[0] <= EXACT_SIMILARITIES:
+        q = query.feats[0].flatten(1).T.contiguous()
+        warped, best, fwd = attend(q, keys.feats, keys.model, temperature, key_bias=keys.bias, interrupt=interrupt)
+        bwd = backward_best(keys.feats, q)
+    else:
+        warped, best, fwd, bwd = attend_coarse_to_fine(cell_pyramid(query.feats[0]), keys.pyramid, keys.model,
+                                                       temperature, key_bias=keys.bias, top_k=MATCH_TOP_K,
+                                                       interrupt=interrupt)
     conf = similarity_confidence(best) * cycle_agreement(fwd, bwd, (h, w))
     return warped.T.reshape(1, 4, h, w), conf.reshape(1, 1, h, w)
 
@@ -226,6 +240,17 @@ def prepare_references(encoder, references: torch.Tensor | Sequence[torch.Tensor
     return ReferenceBank(keys, stride, len(refs))
 
 
+def _grid_to_matching(x: torch.Tensor, stride: int, enc_size: tuple[int, int], small: tuple[int, int]) -> torch.Tensor:
+    """A grid of ``stride`` px cells at the encoding size, bilinear, area-shrunk to the matching size.
+
+    When the encoding size is exactly 2x, that is bilinear upsampling with ``stride / 2`` px cells
+    (each 2x2 mean of a bilinear field is its value at their centre), without the 4x larger image.
+    """
+    if stride % 2 == 0 and tuple(enc_size) == (2 * small[0], 2 * small[1]):
+        return grid_to_pixels(x, stride // 2, small)
+    return resize_area(grid_to_pixels(x, stride, enc_size), small)
+
+
 @torch.no_grad()
 def colorize_frame(frame: torch.Tensor, bank: ReferenceBank, encoder, settings: ExemplarSettings,
                    memory: FrameMemory | None = None,
@@ -246,17 +271,18 @@ def colorize_frame(frame: torch.Tensor, bank: ReferenceBank, encoder, settings: 
     query = dense_features(encoder, l_enc, layers=settings.layers, grid_stride=bank.stride)
     step(0.25, "matching")
     model_grid, conf_grid = _match(query, bank.keys, settings.temperature, interrupt)
-    model_enc = grid_to_pixels(model_grid, query.stride, enc_size)
-    conf_enc = grid_to_pixels(conf_grid, query.stride, enc_size).clamp(0, 1)
     if memory is not None and settings.temporal_weight > 0:
         # The previous frame's chroma is a gated prior (colorize/temporal.py), blended on the
         # encoder's grid where the motion between the frames is measured.
+        model_enc = grid_to_pixels(model_grid, query.stride, enc_size)
+        conf_enc = grid_to_pixels(conf_grid, query.stride, enc_size).clamp(0, 1)
         ab_enc, conf_enc = apply_memory(query, model_enc[:, :2] * l_enc + model_enc[:, 2:], conf_enc, memory,
                                         settings.temporal_weight, interrupt)
         ab_px, conf_px = resize_area(ab_enc, small), resize_area(conf_enc, small).clamp(0, 1)
     else:
         # Each cell's colour follows the target's own L inside it (the matched cells' local models).
-        model_px, conf_px = resize_area(model_enc, small), resize_area(conf_enc, small).clamp(0, 1)
+        model_px = _grid_to_matching(model_grid, query.stride, enc_size, small)
+        conf_px = _grid_to_matching(conf_grid, query.stride, enc_size, small).clamp(0, 1)
         ab_px = model_px[:, :2] * l_small + model_px[:, 2:]
     ab_small = propagate_ab(l_small, ab_px, conf_px + CONFIDENCE_FLOOR, smoothness=FILL_SMOOTHNESS,
                             interrupt=interrupt, progress=iteration_ticker(stage, 0.5, 0.8, "filling"))

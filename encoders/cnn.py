@@ -16,9 +16,14 @@ from ..utils.paths import RemoteFile
 from .base import Encoder
 from .checkpoints import efficientnet_filter, plain_filter
 from .config import VGG_CHANNELS, VGG_STRIDES, EncoderConfig
+from .fold import InferenceCopy
 from .registry import Family, register_encoder, register_family
 
 __all__ = ["TimmCnnEncoder", "Vgg19Encoder", "timm_stage_config", "lite0_package_file"]
+
+
+def _all_stages(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    return model.forward_intermediates(x, intermediates_only=True)
 
 
 class TimmCnnEncoder(Encoder):
@@ -28,10 +33,15 @@ class TimmCnnEncoder(Encoder):
         super().__init__(config)
         self.model = model
         self._index = {f"s{f['reduction']}": i for i, f in enumerate(model.feature_info)}
+        self._inference = InferenceCopy(_all_stages)
 
     def _forward_layers(self, x: torch.Tensor, names: Sequence[str]) -> dict[str, torch.Tensor]:
         idx = sorted(self._index[n] for n in names)
-        feats = self.model.forward_intermediates(x, indices=idx, intermediates_only=True)
+        model = self._inference.get(self.model)
+        if model is not self.model:
+            x = x.contiguous(memory_format=torch.channels_last)
+        # stop_early: the blocks after the deepest requested stage are not run
+        feats = model.forward_intermediates(x, indices=idx, intermediates_only=True, stop_early=True)
         by_index = dict(zip(idx, feats))
         return {n: by_index[self._index[n]] for n in names}
 

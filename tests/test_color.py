@@ -106,3 +106,16 @@ def test_gray_rgb_keeps_lightness_and_drops_chroma():
     lab = rgb_to_lab(g)
     np.testing.assert_allclose(lab[:, 0].double().numpy(), ref[..., 0], atol=0.02)
     assert float(lab[:, 1:].abs().max()) < 0.02
+
+
+def test_l_to_gray_rgb_closed_form_matches_lab_to_rgb_and_skimage():
+    from semantic_restore.utils.color import l_to_gray_rgb
+
+    l = torch.linspace(0, 100, 2001).reshape(1, 1, 3, 667)  # both branches of f^-1 and of the sRGB curve
+    lab = torch.cat([l, torch.zeros(1, 2, 3, 667)], 1)
+    g = l_to_gray_rgb(l)
+    assert g.shape == (1, 3, 3, 667) and g.is_contiguous()
+    torch.testing.assert_close(g, lab_to_rgb(lab), atol=1e-4, rtol=0)
+    ref = skcolor.lab2rgb(lab[0].permute(1, 2, 0).double().numpy())
+    np.testing.assert_allclose(g[0].permute(1, 2, 0).double().numpy(), ref, atol=1e-4)
+    assert torch.equal(g[:, 0], g[:, 1]) and torch.equal(g[:, 1], g[:, 2])

@@ -107,8 +107,17 @@ class LabToRgb(torch.nn.Module):
 
 
 def l_to_gray_rgb(l: torch.Tensor) -> torch.Tensor:
-    """L ``(*, 1, H, W)`` in ``[0, 100]`` to the gray sRGB image of that lightness ``(*, 3, H, W)``."""
-    return lab_to_rgb(torch.cat([l, torch.zeros_like(l).expand(*l.shape[:-3], 2, *l.shape[-2:])], -3))
+    """L ``(*, 1, H, W)`` in ``[0, 100]`` to the gray sRGB image of that lightness ``(*, 3, H, W)``.
+
+    ``lab_to_rgb`` of ``(L, 0, 0)`` in closed form: with ``a = b = 0`` the colour is the D65 white
+    scaled by ``Y``, whose linear RGB is ``(Y, Y, Y)``; one channel is converted, not three
+    (``lab_to_rgb`` agrees to 4e-5, its own matrices' rounding).
+    """
+    check_tensor(l, "l", channels=1, channel_dim=-3)
+    fy = (l + 16.0) / 116.0
+    y = torch.where(fy > 6 / 29, fy ** 3, (fy - 4 / 29) * (3 * (6 / 29) ** 2))  # CIE inverse of f
+    g = torch.where(y > 0.0031308, 1.055 * y.clamp_min(0.0031308) ** (1 / 2.4) - 0.055, 12.92 * y)  # sRGB curve
+    return g.clamp(0, 1).expand(*l.shape[:-3], 3, *l.shape[-2:]).contiguous()
 
 
 def gray_rgb(rgb: torch.Tensor) -> torch.Tensor:
