@@ -56,9 +56,9 @@ MEMORY_GAIN = 4.0  # memory weight = gain x w / (1 - w) x gates: 4 at the defaul
 FLOW_ERROR_PX = 0.5  # typical error of the sub-cell motion, in pixels of the memory's grid
 EDGE_AB = 2.0  # chroma error (ab) a flow error may cause before memory yields to the current frame
 MAX_WEIGHT = 0.9  # cap on w in w / (1 - w)
-OUTPUT_GAIN = 4.0  # step 3: weight of the previous output = gain x w / (1 - w) x gates
+OUTPUT_GAIN = 3.0  # step 3: weight of the previous output = gain x w / (1 - w) x gates
 OUTPUT_AGREEMENT_AB = 6.0  # step 3 only steadies differences of about this size (flicker), never changes of colour
-OUTPUT_FLOW_ERROR_PX = 1.0  # step 3's edge gate (pixels at matching resolution; stricter than step 2's)
+OUTPUT_FLOW_ERROR_PX = 2.0  # step 3's edge gate (pixels at matching resolution; stricter than step 2's)
 
 
 @dataclass
