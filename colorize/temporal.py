@@ -4,7 +4,7 @@ The references stay the permanent memory. Every frame is first matched against t
 exactly as a single photo would be (``ab_ref``, ``conf_ref`` per pixel at matching resolution);
 what the previous frame leaves (:class:`FrameMemory`: its cell features, its *matched* chroma
 before the fill and how sure it carried it, and the chroma it was finally given) only enters
-afterwards, in two places:
+afterwards, along the measured motion (1), in two places (2, 3):
 
 1. **Motion** (:func:`track`): each cell's best match among the previous frame's cells (sharp
    attention, then a parabola through the neighbours' similarities for sub-cell precision) gives
@@ -30,8 +30,9 @@ next frame's data, so the fill's smoothing compounded frame after frame (a 120-f
 0.5-1 dB against frame-independent colorization). Matched chroma carries only the reference
 matches; confidence that came only from memory shrinks by the factor ``w`` every frame, so an
 old frame's share is a geometric series, and the reference term is in every frame's mean. Step 3
-moves a pixel by at most ``~OUTPUT_AGREEMENT_AB`` from its own filled value (the agreement gate
-is zero beyond it), so it cannot carry a wrong colour forward either.
+moves a pixel from its own filled value by at most ``d x min(1, g exp(-d^2 / 2 s^2))`` for a
+difference ``d`` (``s = OUTPUT_AGREEMENT_AB``): under ``s x sqrt(2 ln g)`` (~9 ab at w = 0.5)
+whatever the previous output was, so it cannot carry a wrong colour forward either.
 """
 
 from __future__ import annotations
