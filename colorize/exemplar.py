@@ -48,7 +48,7 @@ from .correspond import (DEFAULT_TEMPERATURE, FeatureGrid, attend, backward_best
                          grid_to_pixels, match_stride, pool_to_grid, similarity_confidence)
 from .guided import fast_guided_upsample, resize_area
 from .propagate import propagate_ab
-from .temporal import FrameMemory, apply_memory, remember
+from .temporal import FrameMemory, apply_memory, remember, steady_output, track
 
 __all__ = ["DEFAULT_RESOLUTION", "ExemplarResult", "ExemplarSettings", "FrameMemory", "ReferenceBank", "check_exemplar_inputs",
            "colorize_frame", "exemplar_colorize", "local_linear_chroma", "prepare_references", "reference_list"]
@@ -271,13 +271,15 @@ def colorize_frame(frame: torch.Tensor, bank: ReferenceBank, encoder, settings: 
     query = dense_features(encoder, l_enc, layers=settings.layers, grid_stride=bank.stride)
     step(0.25, "matching")
     model_grid, conf_grid = _match(query, bank.keys, settings.temperature, interrupt)
+    motion = None
     if memory is not None and settings.temporal_weight > 0:
-        # The previous frame's chroma is a gated prior (colorize/temporal.py), blended on the
-        # encoder's grid where the motion between the frames is measured.
+        # The previous frame's matched chroma is a gated prior (colorize/temporal.py), blended on
+        # the encoder's grid where the motion between the frames is measured.
         model_enc = grid_to_pixels(model_grid, query.stride, enc_size)
         conf_enc = grid_to_pixels(conf_grid, query.stride, enc_size).clamp(0, 1)
+        motion = track(query, memory, enc_size, interrupt)
         ab_enc, conf_enc = apply_memory(query, model_enc[:, :2] * l_enc + model_enc[:, 2:], conf_enc, memory,
-                                        settings.temporal_weight, interrupt)
+                                        settings.temporal_weight, interrupt, motion)
         ab_px, conf_px = resize_area(ab_enc, small), resize_area(conf_enc, small).clamp(0, 1)
     else:
         # Each cell's colour follows the target's own L inside it (the matched cells' local models).
@@ -286,9 +288,12 @@ def colorize_frame(frame: torch.Tensor, bank: ReferenceBank, encoder, settings: 
         ab_px = model_px[:, :2] * l_small + model_px[:, 2:]
     ab_small = propagate_ab(l_small, ab_px, conf_px + CONFIDENCE_FLOOR, smoothness=FILL_SMOOTHNESS,
                             interrupt=interrupt, progress=iteration_ticker(stage, 0.5, 0.8, "filling"))
+    ab_small = steady_output(motion, ab_small, memory, settings.temporal_weight)
     step(0.8, "upsampling")
     rgb, conf, ab = _finish(l_full, ab_small, conf_px, l_small, settings.strength, interrupt)
-    new_memory = remember(query, ab_small, conf_px) if settings.temporal_weight > 0 else None
+    # The memory holds the matched chroma before the fill: carrying the filled chroma would
+    # compound the fill's smoothing frame after frame (colorize/temporal.py, "Why it cannot drift").
+    new_memory = remember(query, ab_px, conf_px, ab_small) if settings.temporal_weight > 0 else None
     return ExemplarResult(rgb, conf, ab), new_memory
 
 
