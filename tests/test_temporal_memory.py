@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
+import torch.nn.functional as F
 
 from semantic_restore.colorize.correspond import FeatureGrid
 from semantic_restore.colorize.temporal import FrameMemory, _chroma_gradient, apply_memory
@@ -38,3 +42,69 @@ def test_memory_steadies_flat_colour_and_leaves_edges_to_the_frame():
     assert torch.all(conf_out >= conf)
     unchanged, same_conf = apply_memory(grid, ab_now, conf, memory, 0.0)
     assert unchanged is ab_now and same_conf is conf  # temporal_weight 0: frames independent
+
+
+def _one_hot_grid(cells: list[torch.Tensor]) -> torch.Tensor:
+    """``[1, C, 4, 6]`` features from 24 cell vectors (row-major)."""
+    return torch.stack(cells, 1).reshape(-1, 4, 6)[None]
+
+
+def _expected_mix(ab_now, conf, ab_prev, conf_prev, w, agreement, steady):
+    """The blend of the module's definition: carried = w x same x agreement x steady x conf_prev,
+    memory weight = 4 x carried / (1 - min(w, 0.9)), conf = max(conf, carried)."""
+    carried = w * agreement * steady * conf_prev
+    w_mem = carried * 4.0 / (1 - min(w, 0.9))
+    return (conf * ab_now + w_mem * ab_prev) / (conf + w_mem), torch.maximum(conf, torch.as_tensor(carried))
+
+
+def test_memory_blend_follows_its_definition_on_a_still_scene():
+    eye = torch.eye(64)
+    feats = _one_hot_grid([eye[i] for i in range(24)])  # 24 distinct cells, exact self-matches
+    grid = FeatureGrid(feats, 4, (16, 24))
+    ab_prev = torch.tensor([10.0, -20.0])[None, :, None, None].expand(1, 2, 16, 24)
+    ab_now = torch.tensor([16.0, -28.0])[None, :, None, None].expand(1, 2, 16, 24)  # 10 ab units away
+    conf = torch.linspace(0.05, 0.95, 16 * 24).reshape(1, 1, 16, 24)
+    memory = FrameMemory(feats[0].flatten(1).T, ab_prev, torch.full((1, 1, 16, 24), 0.6))
+    agreement = math.exp(-100 / (2 * 20.0 ** 2))
+    for w in (0.3, 0.95):  # 0.95: the memory's gain is capped at w = 0.9
+        mixed, conf_out = apply_memory(grid, ab_now, conf, memory, w)
+        want, want_conf = _expected_mix(ab_now, conf, ab_prev, 0.6, w, agreement, 1.0)
+        torch.testing.assert_close(mixed, want, atol=1e-4, rtol=1e-5)
+        torch.testing.assert_close(conf_out, want_conf.expand_as(conf), atol=1e-6, rtol=1e-6)
+
+
+def test_new_content_takes_nothing_from_memory():
+    eye = torch.eye(64)
+    grid = FeatureGrid(_one_hot_grid([eye[32 + i] for i in range(24)]), 4, (16, 24))
+    memory = FrameMemory(_one_hot_grid([eye[i] for i in range(24)])[0].flatten(1).T,
+                         torch.full((1, 2, 16, 24), 50.0), torch.ones(1, 1, 16, 24))
+    ab_now, conf = torch.randn(1, 2, 16, 24, generator=torch.Generator().manual_seed(1)), torch.full((1, 1, 16, 24), 0.4)
+    mixed, conf_out = apply_memory(grid, ab_now, conf, memory, 0.8)
+    torch.testing.assert_close(mixed, ab_now, atol=1e-6, rtol=1e-6)  # (conf ab + 0) / conf, up to rounding
+    assert torch.equal(conf_out, conf)
+
+
+@pytest.mark.parametrize("t, shift", [(0.0, 4.0), (0.4, 4.5)])
+def test_memory_follows_a_pan_to_the_sub_cell(t, shift):
+    """Every cell moved one cell (4 px) left; with ``t`` the query also leans towards the next cell, and
+    the parabola through similarities (0, 1, t) / |q| puts the match 0.5 t / (2 - t) cells further."""
+    eye = torch.eye(64)
+    cells = []
+    for r in range(4):
+        for c in range(6):
+            j = r * 6 + c + 1  # the memory cell this query cell shows; the last column is new content
+            cells.append(F.normalize(eye[j] + t * eye[j + 1], dim=0) if c < 5 else eye[40 + r])
+    grid = FeatureGrid(_one_hot_grid(cells), 4, (16, 24))
+    x = torch.arange(24, dtype=torch.float32).expand(16, 24)
+    ab_prev = torch.stack([2.0 * x, -x])[None]  # chroma gradient (2, -1) per pixel along x
+    memory = FrameMemory(torch.eye(64)[:24], ab_prev, torch.full((1, 1, 16, 24), 0.7))
+    ab_now = torch.stack([2.0 * x + 3.0, -x])[None]
+    conf = torch.full((1, 1, 16, 24), 0.5)
+    mixed, conf_out = apply_memory(grid, ab_now, conf, memory, 0.6)
+    carried = torch.stack([2.0 * (x + shift), -(x + shift)])[None]  # the memory seen ``shift`` px to the right
+    agreement = torch.exp(-((carried - ab_now) ** 2).sum(1, keepdim=True) / (2 * 20.0 ** 2))
+    steady = math.exp(-(math.sqrt(5.0) * 0.5) ** 2 / (2 * 2.0 ** 2))
+    want, want_conf = _expected_mix(ab_now, conf, carried, 0.7, 0.6, agreement, steady)
+    cols = slice(0, 14)  # pixels whose cells (0..3) all moved; cells 4-5 blend with the new column
+    torch.testing.assert_close(mixed[..., cols], want[..., cols], atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(conf_out[..., cols], want_conf[..., cols], atol=1e-6, rtol=1e-6)
