@@ -186,3 +186,42 @@ def test_joint_bilateral_upsample_without_weights_float32():
     assert out.dtype == torch.float32
     torch.testing.assert_close(out.double(), _jbu_reference(guide, src, cells, 9.0, None, (3.0, 2.5), 1),
                                atol=1e-4, rtol=1e-4)
+
+
+_G, _S, _C = torch.rand(1, 1, 8, 8), torch.rand(1, 2, 4, 4), torch.rand(1, 1, 4, 4)
+
+
+@pytest.mark.parametrize("args, kwargs, name, expected, got", [
+    ((_G[0], _S, _C, 5.0), {}, "guide", "a tensor with 4 dimensions", "tensor of shape (1, 8, 8)"),
+    ((_G.expand(1, 2, 8, 8), _S, _C, 5.0), {}, "guide", "1 channels in dimension 1", "2 channels"),
+    ((_G, _S[0], _C, 5.0), {}, "src", "a tensor with 4 dimensions", "tensor of shape (2, 4, 4)"),
+    ((_G, _S, _C[0], 5.0), {}, "guide_cells", "a tensor with 4 dimensions", "tensor of shape (1, 4, 4)"),
+    ((_G, _S, _C.expand(1, 2, 4, 4), 5.0), {}, "guide_cells", "1 channels in dimension 1", "2 channels"),
+    ((_G, _S, torch.rand(1, 1, 4, 5), 5.0), {}, "guide_cells", "a [B, 1, 4, 4] map (one value per cell of src)",
+     "(1, 1, 4, 5)"),
+    ((_G, _S.clone().fill_(float("nan")), _C, 5.0), {}, "src", "only finite values", "32 NaN or infinite values"),
+    ((_G, _S, _C, 0.0), {}, "sigma", "a value in [1e-06, 1000000.0]", "0.0"),
+    ((_G, _S, _C, 5.0), {"radius": 0}, "radius", "an integer >= 1", "0"),
+    ((_G, _S, _C, 5.0), {"radius": 1.5}, "radius", "an integer >= 1", "1.5"),
+    ((_G, _S, _C, 5.0), {"radius": True}, "radius", "an integer >= 1", "True"),
+    ((_G, _S, _C, 5.0), {"weight": torch.rand(1, 1, 4)}, "weight", "a tensor with 4 dimensions", "tensor of shape"),
+    ((_G, _S, _C, 5.0), {"weight": torch.rand(1, 2, 4, 4)}, "weight", "1 channels in dimension 1", "2 channels"),
+    ((_G, _S, _C, 5.0), {"weight": torch.rand(1, 1, 5, 4)}, "weight", "a [B, 1, 4, 4] map (one value per cell of src)",
+     "(1, 1, 5, 4)"),
+])
+def test_joint_bilateral_upsample_refuses_bad_inputs(args, kwargs, name, expected, got):
+    with pytest.raises(SemRestoreInputError) as err:
+        joint_bilateral_upsample(*args, **kwargs)
+    msg = str(err.value)
+    assert msg.startswith(f"{name}: expected {expected}") and f"got {got}" in msg, msg
+
+
+def test_joint_bilateral_upsample_half_precision_works_in_float32():
+    gen = torch.Generator().manual_seed(8)
+    guide = torch.rand(1, 1, 12, 12, generator=gen) * 100
+    src = (torch.randn(1, 2, 3, 3, generator=gen) * 40).to(torch.bfloat16)
+    cells = torch.rand(1, 1, 3, 3, generator=gen) * 100
+    out = joint_bilateral_upsample(guide, src, cells, 6.0)
+    assert out.dtype == torch.bfloat16
+    ref = _jbu_reference(guide, src.float(), cells, 6.0, None, (4.0, 4.0), 1)
+    assert torch.equal(out, ref.to(torch.float32).to(torch.bfloat16))  # computed in float32, rounded once
