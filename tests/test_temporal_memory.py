@@ -108,3 +108,36 @@ def test_memory_follows_a_pan_to_the_sub_cell(t, shift):
     cols = slice(0, 14)  # pixels whose cells (0..3) all moved; cells 4-5 blend with the new column
     torch.testing.assert_close(mixed[..., cols], want[..., cols], atol=1e-4, rtol=1e-5)
     torch.testing.assert_close(conf_out[..., cols], want_conf[..., cols], atol=1e-6, rtol=1e-6)
+
+
+def test_subcell_is_the_vertex_of_the_parabola_through_three_similarities():
+    """Each query's similarity to its best cell and to the 4 neighbours is set by hand (one-hot keys); the
+    offset per axis is the vertex ``0.5 (s- - s+) / (s- - 2 s0 + s+)`` of the parabola, 0 on the border."""
+    from semantic_restore.colorize.temporal import _subcell
+
+    h, w = 4, 5
+    m = h * w
+    keys = torch.eye(m + 1)[:m]  # one spare dimension: queries are not unit vectors
+    g = torch.Generator().manual_seed(11)
+    s0 = 0.5 + 0.5 * torch.rand(m, generator=g)
+    q = torch.zeros(m, m + 1)
+    near = {}
+    for i in range(m):
+        q[i, i] = s0[i]
+        for step in (-w, -1, 1, w):
+            if 0 <= i + step < m:  # every existing key gets a similarity below s0, borders included
+                near[i, step] = float(s0[i] * torch.rand((), generator=g))
+                q[i, i + step] = near[i, step]
+    idx = torch.arange(m)
+    y, x = _subcell(q, keys, s0.clone(), idx, (h, w))
+
+    def vertex(i, step, inner):
+        lo, hi = near.get((i, -step), 0.0), near.get((i, step), 0.0)
+        curv = lo - 2 * float(s0[i]) + hi
+        return 0.5 * (lo - hi) / curv if inner else 0.0
+
+    want_y = torch.tensor([i // w + vertex(i, w, 0 < i // w < h - 1) for i in range(m)])
+    want_x = torch.tensor([i % w + vertex(i, 1, 0 < i % w < w - 1) for i in range(m)])
+    torch.testing.assert_close(y, want_y, atol=1e-5, rtol=0)
+    torch.testing.assert_close(x, want_x, atol=1e-5, rtol=0)
+    assert float((want_x - torch.arange(m) % w).abs().max()) > 0.05  # the offsets are not all ~0
