@@ -25,7 +25,9 @@ def test_chroma_gradient_of_a_ramp():
     ab = torch.stack([3.0 * x.expand(8, 10), torch.zeros(8, 10)])[None]  # a: slope 3 per pixel along x
     assert torch.allclose(_chroma_gradient(ab)[0, 0, :, 1:-1], torch.full((8, 8), 3.0))
     ab = torch.stack([torch.zeros(8, 10), -2.0 * torch.arange(8, dtype=torch.float32)[:, None].expand(8, 10)])[None]
-    assert torch.allclose(_chroma_gradient(ab)[0, 0, 1:-1, :], torch.full((6, 10), 2.0))
+    assert torch.allclose(_chroma_gradient(ab)[0, 0], torch.full((8, 10), 2.0))  # borders too (replicated)
+    ab = torch.stack([3.0 * x.expand(8, 10), torch.zeros(8, 10)])[None]
+    assert torch.allclose(_chroma_gradient(ab)[0, 0], torch.full((8, 10), 3.0))
 
 
 def test_memory_steadies_flat_colour_and_leaves_edges_to_the_frame():
@@ -82,6 +84,9 @@ def test_new_content_takes_nothing_from_memory():
     mixed, conf_out = apply_memory(grid, ab_now, conf, memory, 0.8)
     torch.testing.assert_close(mixed, ab_now, atol=1e-6, rtol=1e-6)  # (conf ab + 0) / conf, up to rounding
     assert torch.equal(conf_out, conf)
+    empty = FrameMemory(torch.zeros(0, 64), memory.ab, memory.conf)  # a previous frame without cells
+    same_ab, same_conf = apply_memory(grid, ab_now, conf, empty, 0.8)
+    assert same_ab is ab_now and same_conf is conf
 
 
 @pytest.mark.parametrize("t, shift", [(0.0, 4.0), (0.4, 4.5)])
@@ -96,14 +101,17 @@ def test_memory_follows_a_pan_to_the_sub_cell(t, shift):
             cells.append(F.normalize(eye[j] + t * eye[j + 1], dim=0) if c < 5 else eye[40 + r])
     grid = FeatureGrid(_one_hot_grid(cells), 4, (16, 24))
     x = torch.arange(24, dtype=torch.float32).expand(16, 24)
-    ab_prev = torch.stack([2.0 * x, -x])[None]  # chroma gradient (2, -1) per pixel along x
+    y = torch.arange(16, dtype=torch.float32)[:, None].expand(16, 24)
+    ab_prev = torch.stack([2.0 * x + 1.5 * y, -x])[None]  # gradients (2, 1.5) and (-1, 0) per pixel
     memory = FrameMemory(torch.eye(64)[:24], ab_prev, torch.full((1, 1, 16, 24), 0.7))
-    ab_now = torch.stack([2.0 * x + 3.0, -x])[None]
+    ab_now = torch.stack([2.0 * x + 1.5 * y + 3.0, -x])[None]
     conf = torch.full((1, 1, 16, 24), 0.5)
-    mixed, conf_out = apply_memory(grid, ab_now, conf, memory, 0.6)
-    carried = torch.stack([2.0 * (x + shift), -(x + shift)])[None]  # the memory seen ``shift`` px to the right
+    calls = []
+    mixed, conf_out = apply_memory(grid, ab_now, conf, memory, 0.6, interrupt=lambda: calls.append(1))
+    assert calls  # the motion search checks for a cancel
+    carried = torch.stack([2.0 * (x + shift) + 1.5 * y, -(x + shift)])[None]  # the memory seen ``shift`` px right
     agreement = torch.exp(-((carried - ab_now) ** 2).sum(1, keepdim=True) / (2 * 20.0 ** 2))
-    steady = math.exp(-(math.sqrt(5.0) * 0.5) ** 2 / (2 * 2.0 ** 2))
+    steady = math.exp(-(math.sqrt(4 + 2.25 + 1) * 0.5) ** 2 / (2 * 2.0 ** 2))
     want, want_conf = _expected_mix(ab_now, conf, carried, 0.7, 0.6, agreement, steady)
     cols = slice(0, 14)  # pixels whose cells (0..3) all moved; cells 4-5 blend with the new column
     torch.testing.assert_close(mixed[..., cols], want[..., cols], atol=1e-4, rtol=1e-5)
