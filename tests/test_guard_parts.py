@@ -17,40 +17,45 @@ from semantic_restore.upscale.guard import (_encoder_input, apply_guard, drift_f
 
 
 class _PoolEncoder:
-    """Dense features = the mean colour of each 4x4 patch."""
+    """Dense features = the mean colour of each ``s x s`` patch."""
+
+    def __init__(self, s: int = 4) -> None:
+        self.s = s
 
     def stride(self) -> int:
-        return 4
+        return self.s
 
     def dense(self, x: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(x, 4)
+        return F.avg_pool2d(x, self.s)
 
 
-def _similarity_reference(source: torch.Tensor, result: torch.Tensor, search: int) -> np.ndarray:
+def _similarity_reference(source: torch.Tensor, result: torch.Tensor, search: int, s: int = 4) -> np.ndarray:
     """Cosine of each result patch's mean colour to the best source patch within ``search`` patches."""
-    fs = source.double().numpy()[0].reshape(3, 8, 4, 8, 4).mean((2, 4))
-    fr = result.double().numpy()[0].reshape(3, 8, 4, 8, 4).mean((2, 4))
+    h, w = source.shape[-2] // s, source.shape[-1] // s
+    fs = source.double().numpy()[0].reshape(3, h, s, w, s).mean((2, 4))
+    fr = result.double().numpy()[0].reshape(3, h, s, w, s).mean((2, 4))
     fs, fr = fs / np.linalg.norm(fs, axis=0), fr / np.linalg.norm(fr, axis=0)
-    out = np.full((8, 8), -np.inf)
-    for y in range(8):
-        for x in range(8):
-            best = 0.0 if search > 0 and (y in (0, 7) or x in (0, 7)) else -np.inf  # zero neighbours off the grid
+    out = np.full((h, w), -np.inf)
+    for y in range(h):
+        for x in range(w):
+            best = 0.0 if search > 0 and (y in (0, h - 1) or x in (0, w - 1)) else -np.inf  # zero vectors off the grid
             for dy in range(-search, search + 1):
                 for dx in range(-search, search + 1):
-                    if 0 <= y + dy < 8 and 0 <= x + dx < 8:
+                    if 0 <= y + dy < h and 0 <= x + dx < w:
                         best = max(best, float(fs[:, y + dy, x + dx] @ fr[:, y, x]))
             out[y, x] = best
     return out
 
 
-def _scene():
+def _scene(s: int = 4, h: int = 8, w: int = 8):
+    """Patches of ``s`` px: a foreign red object over patches (2-3, 3-4), milder changes at (1, 3) and (6, 6)."""
     g = torch.Generator().manual_seed(3)
-    colours = torch.rand(1, 3, 8, 8, generator=g) * 0.8 + 0.1
-    source = colours.repeat_interleave(4, 2).repeat_interleave(4, 3)
+    colours = torch.rand(1, 3, h, w, generator=g) * 0.8 + 0.1
+    source = colours.repeat_interleave(s, 2).repeat_interleave(s, 3)
     result = source.clone()
-    result[:, :, 8:16, 12:20] = torch.tensor([0.9, 0.05, 0.05])[None, :, None, None]  # a foreign red object
-    result[:, :, 4:8, 12:16] *= torch.tensor([1.0, 0.7, 1.0])[None, :, None, None]  # milder changes: next to it,
-    result[:, :, 24:28, 24:28] *= torch.tensor([0.6, 1.0, 1.0])[None, :, None, None]  # and far from it
+    result[:, :, 2 * s:4 * s, 3 * s:5 * s] = torch.tensor([0.9, 0.05, 0.05])[None, :, None, None]
+    result[:, :, s:2 * s, 3 * s:4 * s] *= torch.tensor([1.0, 0.7, 1.0])[None, :, None, None]
+    result[:, :, 6 * s:7 * s, 6 * s:7 * s] *= torch.tensor([0.6, 1.0, 1.0])[None, :, None, None]
     return source, result
 
 
@@ -122,22 +127,50 @@ def test_patch_similarity_matches_numpy(search):
     np.testing.assert_allclose(sim[0, 0].double().numpy(), _similarity_reference(source, result, search), atol=1e-5)
 
 
-def test_drift_guard_end_to_end_at_other_knobs():
-    source, result = _scene()
-    strength, threshold, softness, margin = 0.7, 0.99, 0.1, 0.02
-    out = drift_guard(_PoolEncoder(), source, result, strength, threshold=threshold, softness=softness,
+@pytest.mark.parametrize("s, h, w, feather", [(4, 8, 8, 1), (16, 8, 7, 3)])  # feather = max(1, (s - 1) // 4)
+def test_drift_guard_end_to_end_at_other_knobs(s, h, w, feather):
+    source, result = _scene(s, h, w)
+    strength, threshold, softness, margin = 0.7, 0.99, 0.12, 0.02
+    out = drift_guard(_PoolEncoder(s), source, result, strength, threshold=threshold, softness=softness,
                       edge_margin=margin)
-    sim = _similarity_reference(source, result, 1)
+    sim = _similarity_reference(source, result, 1, s)
     drift = np.clip((threshold - sim) / softness, 0, 1)
     core = ndimage.maximum_filter((drift >= 1).astype(float), 3, mode="constant")
     drift = np.maximum(drift, core * np.clip((threshold + margin - sim) / margin, 0, 1))
     assert 0 < (drift > 0).mean() < 1 and (drift >= 1).any()  # the scene exercises every branch
-    near = drift.repeat(4, 0).repeat(4, 1)  # feather = max(1, (4 - 1) // 4) = 1
-    pixels = ndimage.uniform_filter(ndimage.grey_erosion(near, size=(3, 3), mode="nearest"), 3, mode="nearest")
+    near = drift.repeat(s, 0).repeat(s, 1)
+    k = 2 * feather + 1
+    pixels = ndimage.uniform_filter(ndimage.grey_erosion(near, size=(k, k), mode="nearest"), k, mode="nearest")
     np.testing.assert_allclose(out.similarity[0, 0].numpy(), sim, atol=1e-5)
     np.testing.assert_allclose(out.drift[0, 0].numpy(), pixels, atol=1e-5)
     torch.testing.assert_close(out.weight, out.drift * strength)
     torch.testing.assert_close(out.image, result + out.weight * (source - result))
     assert out.score == pytest.approx([(drift > 0).mean()])
-    off = drift_guard(_PoolEncoder(), source, result, 0.0, threshold=threshold, softness=softness)
+    off = drift_guard(_PoolEncoder(s), source, result, 0.0, threshold=threshold, softness=softness)
     assert off.image is result and float(off.weight.max()) == 0.0
+
+
+def test_drift_guard_passes_max_side_and_scale_to_the_encoder():
+    source, result = _scene(16, 8, 6)  # 128 x 96
+    enc = _PoolEncoder(16)
+    assert drift_guard(enc, source, result, 0.5).similarity.shape == (1, 1, 8, 6)
+    small = drift_guard(enc, source, result, 0.5, max_side=64).similarity  # long side 64: 4 x 3 patches
+    torch.testing.assert_close(small, patch_similarity(enc, source, result, 64))
+    assert small.shape == (1, 1, 4, 3)
+    assert drift_guard(enc, source, result, 0.5, scale=0.5).similarity.shape == (1, 1, 4, 3)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"strength": 1.5}, "dino_strength: expected a value in [0.0, 1.0], got 1.5."),
+    ({"strength": 0.5, "threshold": 1.5}, "drift_threshold: expected a value in [-1.0, 1.0], got 1.5."),
+    ({"strength": 0.5, "threshold": -1.5}, "drift_threshold: expected a value in [-1.0, 1.0], got -1.5."),
+    ({"strength": 0.5, "scale": 0.0}, "guard scale: expected a factor in (0, 1], got 0."),
+    ({"strength": 0.5, "scale": 1.5}, "guard scale: expected a factor in (0, 1], got 1.5."),
+])
+def test_drift_guard_refuses_bad_knobs_by_name(kwargs, message):
+    from semantic_restore.utils.checks import SemRestoreInputError
+
+    source, result = _scene()
+    with pytest.raises(SemRestoreInputError) as err:
+        drift_guard(_PoolEncoder(), source, result, **kwargs)
+    assert str(err.value) == message
