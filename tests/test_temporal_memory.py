@@ -59,18 +59,21 @@ def _expected_mix(ab_now, conf, ab_prev, conf_prev, w, agreement, steady):
     return (conf * ab_now + w_mem * ab_prev) / (conf + w_mem), torch.maximum(conf, torch.as_tensor(carried))
 
 
-def test_memory_blend_follows_its_definition_on_a_still_scene():
+@pytest.mark.parametrize("cosine, same", [(1.0, 1.0), (0.8, 0.5)])  # same point: ramp 0.70 -> 0, 0.90 -> 1
+def test_memory_blend_follows_its_definition_on_a_still_scene(cosine, same):
     eye = torch.eye(64)
-    feats = _one_hot_grid([eye[i] for i in range(24)])  # 24 distinct cells, exact self-matches
+    keys = _one_hot_grid([eye[i] for i in range(24)])  # 24 distinct cells
+    # Each cell still matches itself best, with the given cosine (the rest of it is new).
+    feats = _one_hot_grid([cosine * eye[i] + math.sqrt(1 - cosine**2) * eye[32 + i] for i in range(24)])
     grid = FeatureGrid(feats, 4, (16, 24))
     ab_prev = torch.tensor([10.0, -20.0])[None, :, None, None].expand(1, 2, 16, 24)
     ab_now = torch.tensor([16.0, -28.0])[None, :, None, None].expand(1, 2, 16, 24)  # 10 ab units away
     conf = torch.linspace(0.05, 0.95, 16 * 24).reshape(1, 1, 16, 24)
-    memory = FrameMemory(feats[0].flatten(1).T, ab_prev, torch.full((1, 1, 16, 24), 0.6))
+    memory = FrameMemory(keys[0].flatten(1).T, ab_prev, torch.full((1, 1, 16, 24), 0.6))
     agreement = math.exp(-100 / (2 * 20.0 ** 2))
     for w in (0.3, 0.95):  # 0.95: the memory's gain is capped at w = 0.9
         mixed, conf_out = apply_memory(grid, ab_now, conf, memory, w)
-        want, want_conf = _expected_mix(ab_now, conf, ab_prev, 0.6, w, agreement, 1.0)
+        want, want_conf = _expected_mix(ab_now, conf, ab_prev, 0.6 * same, w, agreement, 1.0)
         torch.testing.assert_close(mixed, want, atol=1e-4, rtol=1e-5)
         torch.testing.assert_close(conf_out, want_conf.expand_as(conf), atol=1e-6, rtol=1e-6)
 
@@ -89,16 +92,19 @@ def test_new_content_takes_nothing_from_memory():
     assert same_ab is ab_now and same_conf is conf
 
 
+@pytest.mark.parametrize("axis", ["x", "y"])
 @pytest.mark.parametrize("t, shift", [(0.0, 4.0), (0.4, 4.5)])
-def test_memory_follows_a_pan_to_the_sub_cell(t, shift):
-    """Every cell moved one cell (4 px) left; with ``t`` the query also leans towards the next cell, and
-    the parabola through similarities (0, 1, t) / |q| puts the match 0.5 t / (2 - t) cells further."""
+def test_memory_follows_a_pan_to_the_sub_cell(t, shift, axis):
+    """Every cell moved one cell (4 px) left (or up); with ``t`` the query also leans towards the next cell,
+    and the parabola through similarities (0, 1, t) / |q| puts the match 0.5 t / (2 - t) cells further."""
     eye = torch.eye(64)
+    step = 1 if axis == "x" else 6
     cells = []
     for r in range(4):
         for c in range(6):
-            j = r * 6 + c + 1  # the memory cell this query cell shows; the last column is new content
-            cells.append(F.normalize(eye[j] + t * eye[j + 1], dim=0) if c < 5 else eye[40 + r])
+            j = r * 6 + c + step  # the memory cell this query cell shows; the last column / row is new content
+            moved = c < 5 if axis == "x" else r < 3
+            cells.append(F.normalize(eye[j] + t * eye[j + step], dim=0) if moved else eye[40 + r * 6 + c])
     grid = FeatureGrid(_one_hot_grid(cells), 4, (16, 24))
     x = torch.arange(24, dtype=torch.float32).expand(16, 24)
     y = torch.arange(16, dtype=torch.float32)[:, None].expand(16, 24)
@@ -109,13 +115,15 @@ def test_memory_follows_a_pan_to_the_sub_cell(t, shift):
     calls = []
     mixed, conf_out = apply_memory(grid, ab_now, conf, memory, 0.6, interrupt=lambda: calls.append(1))
     assert calls  # the motion search checks for a cancel
-    carried = torch.stack([2.0 * (x + shift) + 1.5 * y, -(x + shift)])[None]  # the memory seen ``shift`` px right
+    sx, sy = (shift, 0.0) if axis == "x" else (0.0, shift)
+    carried = torch.stack([2.0 * (x + sx) + 1.5 * (y + sy), -(x + sx)])[None]  # the memory seen shift px on
     agreement = torch.exp(-((carried - ab_now) ** 2).sum(1, keepdim=True) / (2 * 20.0 ** 2))
     steady = math.exp(-(math.sqrt(4 + 2.25 + 1) * 0.5) ** 2 / (2 * 2.0 ** 2))
     want, want_conf = _expected_mix(ab_now, conf, carried, 0.7, 0.6, agreement, steady)
-    cols = slice(0, 14)  # pixels whose cells (0..3) all moved; cells 4-5 blend with the new column
-    torch.testing.assert_close(mixed[..., cols], want[..., cols], atol=1e-4, rtol=1e-5)
-    torch.testing.assert_close(conf_out[..., cols], want_conf[..., cols], atol=1e-6, rtol=1e-6)
+    # Pixels whose cells all moved (columns of cells 0..3, rows of cells 0..1); the rest blend with new content.
+    keep = (..., slice(None), slice(0, 14)) if axis == "x" else (..., slice(0, 6), slice(None))
+    torch.testing.assert_close(mixed[keep], want[keep], atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(conf_out[keep], want_conf[keep], atol=1e-6, rtol=1e-6)
 
 
 def test_subcell_is_the_vertex_of_the_parabola_through_three_similarities():
