@@ -52,8 +52,11 @@ def _lab_reference(result: torch.Tensor, source: torch.Tensor, sigma: float) -> 
 
     lab_r = color.rgb2lab(result[0].permute(1, 2, 0).double().numpy())
     lab_s = color.rgb2lab(source[0].permute(1, 2, 0).double().numpy())
-    blur = [lambda a: ndimage.gaussian_filter(a, sigma=(sigma, sigma, 0), mode="nearest", truncate=3.0)]
-    lab = lab_r - blur[0](lab_r) + blur[0](lab_s)
+
+    def blur(a: np.ndarray) -> np.ndarray:
+        return ndimage.gaussian_filter(a, sigma=(sigma, sigma, 0), mode="nearest", truncate=3.0)
+
+    lab = lab_r - blur(lab_r) + blur(lab_s)
     return np.clip(color.lab2rgb(lab), 0, 1)
 
 
