@@ -56,3 +56,18 @@ def test_anchor_refuses_bad_inputs_by_name(source, mask, strength, name, expecte
     with pytest.raises(SemRestoreInputError) as err:
         make_anchor_function(source, mask, strength)
     assert str(err.value).startswith(f"{name}: expected {expected}"), str(err.value)
+
+
+def test_sigma_weight_edges_and_schedules_of_zero_or_one_sigma():
+    from semantic_restore.upscale.anchor import sigma_weight
+
+    assert sigma_weight(3.0, 2.0) == 1.0  # above the start: clamped to 1
+    assert sigma_weight(0.0, 0.0) == 0.0 and sigma_weight(1.0, -1.0) == 0.0  # no schedule yet: no pull
+    source, mask, denoised = _rand(1, 4, 6, 6, seed=7), _rand(1, 1, 6, 6, seed=8), _rand(1, 4, 6, 6, seed=9)
+    fn = make_anchor_function(source, mask, 0.5)
+    one = fn({"denoised": denoised, "sigma": torch.tensor([2.0]),
+              "model_options": {"transformer_options": {"sample_sigmas": torch.tensor([8.0])}}})
+    torch.testing.assert_close(one, denoised + mask * (0.5 * 2.0 / 8.0) * (source - denoised))
+    empty = fn({"denoised": denoised, "sigma": torch.tensor([4.0]),
+                "model_options": {"transformer_options": {"sample_sigmas": torch.tensor([])}}})
+    torch.testing.assert_close(empty, denoised + mask * 0.5 * (source - denoised))  # no schedule: first sigma seen
