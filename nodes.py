@@ -209,18 +209,17 @@ class SemRestoreExemplarColorize:
                              "best; temperature, resolution, temporal_weight and encoder are not used and the "
                              "confidence is all white. colormnet: the trained ColorMNet "
                              "(DINOv2FeatureV6_LocalAtten_s2_154000.pth in models/semantic_restore), the batch one clip "
-                             "coloured from the first reference by its memory-based propagation; shots are not used.")})},
+                             "coloured by its memory-based propagation (with shots: restarted at each cut), each "
+                             "shot from the reference that suits it best; the same inputs are unused.")})},
         }
 
     def execute(self, image, reference, strength, temperature, resolution, temporal_weight, encoder=None, shots=None,
                 method="training_free"):
         if check_method(method, EXEMPLAR_METHODS) != "training_free":
             target = image_to_bchw(image, "image")
-            extra = {}
-            if method == "deep_exemplar":  # its propagation restarts at each cut; colormnet takes the batch as one clip
-                extra["shots"] = None if shots is None else shots.cuts_for(target.shape[0], "shots")
+            cuts = None if shots is None else shots.cuts_for(target.shape[0], "shots")  # memory restarts at each
             clip = deep_exemplar_clip if method == "deep_exemplar" else colormnet_clip
-            rgb = clip(target, image_to_bchw(reference, "reference"), strength=strength, **extra,
+            rgb = clip(target, image_to_bchw(reference, "reference"), strength=strength, shots=cuts,
                        device=bridge.torch_device(), search_dirs=bridge.model_search_dirs("semantic_restore"),
                        progress=bridge.progress_bar(target.shape[0]), interrupt=bridge.throw_if_interrupted)
             return (bchw_to_image(rgb), torch.ones(rgb.shape[0], *rgb.shape[-2:]))

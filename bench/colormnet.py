@@ -1,32 +1,27 @@
 """ColorMNet: parity with the official code (from the test fixtures) and CPU speed vs training-free.
 
-``python -m semantic_restore bench colormnet [--skip-parity] [--skip-speed] [--frames N] [--size HxW] [--repeats R]``
+``python -m semantic_restore bench colormnet [--skip-parity] [--skip-speed] [--frames N] [--size HxW] [--rounds R]``
+``python -m semantic_restore bench colormnet --memory FRAMES HxW EVERY`` (memory over a long film)
 
 Parity: ``tests/fixtures/colormnet/`` holds the official outputs (made by
 ``scripts/make_colormnet_fixtures.py`` running github.com/yyang181/colormnet) and the key layout +
 seed of the random weights; this rebuilds the weights, runs ours and prints max |ours - official|.
-Speed: frames per second on the CPU of the Exemplar Colorize methods on the same clip, random
-weights (speed does not depend on the values), runs interleaved (training_free, colormnet,
-training_free, ...) so both see the same machine load; medians and their ratio.
+Speed: the film path the CLI runs (:func:`colorize.models.colormnet.colormnet_film_stream`, shot
+detection on) against the training-free film on the same clip, random weights (speed does not
+depend on the values), paired interleaved rounds (``bench models``' driver, :func:`.models.run_bench`):
+medians and the median of the paired ratios.
 """
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import time
-
 import torch
 import torch.nn.functional as F
 
-from ..colorize import exemplar_colorize
-from ..colorize.models.colormnet import colormnet_colorize, normalised_lab, predict_clip
+from ..colorize.models.colormnet import normalised_lab, predict_clip
 from ..colorize.models.colormnet_memory import MemoryConfig
 from ..colorize.models.colormnet_nets import ColorMNetNet
 from ..colorize.models.loading import random_inputs, random_state_dict, state_spec
-from ..encoders import DEFAULT_ENCODER, create_encoder
-from ._photos import skimage_photo
-from .models import _d, _load
+from .models import _d, _load, run_bench
 
 SHAPES = {"image": [1, 3, 112, 112], "f16": [1, 1024, 7, 7], "f8": [1, 512, 14, 14], "f4": [1, 256, 28, 28],
           "hidden": [1, 2, 64, 7, 7], "masks": [1, 2, 112, 112], "readout": [1, 2, 512, 7, 7],
@@ -67,47 +62,40 @@ def parity() -> None:
         print(f"| ColorMNet end to end, {what}: ab per frame | {diffs} | 1e-3 |", flush=True)
 
 
-def speed(n_frames: int, size: tuple[int, int], repeats: int) -> None:
+def memory(n_frames: int, size: tuple[int, int], every: int) -> None:
+    """A film streamed through :func:`colormnet_film_stream` (one shot: a slow pan over a photo, random
+    weights): the process's current RSS and the elements held in ColorMNet's working and long-term
+    memory every ``every`` frames. They must level off, not grow with the film's length."""
+    from ..colorize.models import colormnet as cm
+    from ..colorize.models.shot_film import shot_stream
+    from ._photos import skimage_photo
+
     h, w = size
-    clip = F.interpolate(skimage_photo("coffee"), size=(h, w), mode="area").repeat(n_frames, 1, 1, 1)
-    ref = F.interpolate(skimage_photo("astronaut"), size=(h, w), mode="area")
-    enc = create_encoder(DEFAULT_ENCODER)
+    photo = F.interpolate(skimage_photo("coffee"), size=(2 * h, 2 * w), mode="area")
+    frames = (photo[..., h // 2:h // 2 + h, (t % w):(t % w) + w].mean(1, keepdim=True) for t in range(n_frames))
     net = ColorMNetNet().eval()
     net.load_state_dict(random_state_dict(state_spec(net.state_dict()), 0, fixed=net.state_dict()))
-    methods = {f"training_free ({DEFAULT_ENCODER})": lambda: exemplar_colorize(clip, ref, enc),
-               "colormnet (native size, padded to x112)": lambda: colormnet_colorize(clip, ref, net)}
-    times: dict[str, list[float]] = {k: [] for k in methods}
-    for _ in range(repeats):
-        for name, fn in methods.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    print(f"| Exemplar Colorize method ({w}x{h}, {n_frames} frames, {torch.get_num_threads()} torch threads, "
-          f"median of {repeats} interleaved runs) | frames/s |\n|---|---|")
-    fps = {k: n_frames / statistics.median(v) for k, v in times.items()}
-    for name, v in fps.items():
-        print(f"| {name} | {v:.3g} |")
-    base, cm = fps.values()
-    print(f"| ratio colormnet / training_free | {cm / base:.3g} |", flush=True)
+    method = cm.ColorMNetShots(net)
+    print(f"| frames done ({w}x{h}, one shot) | RSS now (MB) | working memory (elements) | long-term (elements) |")
+    print("|---|---|---|---|")
+    for t, _ in enumerate(shot_stream(frames, photo, method), 1):  # cuts detected on the fly, as the CLI
+        if t % every == 0 or t == n_frames:
+            mem = method.current.prop.memory
+            print(f"| {t} | {_rss_now_mb():.0f} | {mem.work.size} | {mem.long.size} |", flush=True)
+
+
+def _rss_now_mb() -> float:
+    import os
+
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="bench colormnet", description=__doc__.splitlines()[0])
-    p.add_argument("--skip-parity", action="store_true")
-    p.add_argument("--skip-speed", action="store_true")
-    p.add_argument("--frames", type=int, default=3, help="clip length for the speed table (default 3)")
-    p.add_argument("--size", default="240x432", help="frame size HxW for the speed table (default 240x432)")
-    p.add_argument("--repeats", type=int, default=3, help="interleaved runs per method (default 3)")
-    args = p.parse_args(argv)
-    torch.set_grad_enabled(False)
-    try:
-        size = tuple(int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        p.error("--size: expected HxW, e.g. 240x432")
-    if not args.skip_parity:
-        print("| network / pipeline | max abs diff vs official | target |\n|---|---|---|")
-        parity()
-    if not args.skip_speed:
-        print()
-        speed(args.frames, size, args.repeats)
-    return 0
+    if argv and argv[0] == "--memory":  # bench colormnet --memory FRAMES HxW EVERY
+        frames, size, every = int(argv[1]), argv[2], int(argv[3])
+        torch.set_grad_enabled(False)
+        memory(frames, tuple(int(v) for v in size.lower().split("x")), every)
+        return 0
+    return run_bench(argv, "bench colormnet", __doc__.splitlines()[0], (parity,), default_size="240x432",
+                     only=("colormnet",))

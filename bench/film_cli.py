@@ -13,7 +13,8 @@
 
 Usage: ``python -m semantic_restore bench film_cli [--size 640x360] [--frames 100 1000]
 [--baseline-frames 100 200] [--resolution 64] [--speed-frames 10] [--speed-sizes 640x360 1280x720]
-[--skip-memory] [--skip-speed] [--io-only]``. ``--resolution`` is the matching resolution of
+[--skip-memory] [--skip-speed] [--io-only] [--method M [--models-dir D | --random-weights]]``.
+``--method`` runs the memory films with a trained method (issue 15). ``--resolution`` is the matching resolution of
 the memory runs (the core's minimum, 64, by default, so that 1,000 frames finish in minutes on a
 2-core CPU; full-resolution frames are still decoded, colorized, upsampled and encoded).
 """
@@ -87,21 +88,44 @@ def _audio_packets(path: Path) -> list[bytes]:
         return [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]
 
 
+def random_weights(method: str, folder: Path) -> Path:
+    """Issue 15: a models folder with ``method``'s official file holding seeded random weights (memory and
+    speed do not depend on the values; no real weights can be had here)."""
+    import torch
+
+    from ..colorize.models.colormnet import FILE
+    from ..colorize.models.colormnet_nets import ColorMNetNet
+    from ..colorize.models.loading import random_state_dict, state_spec
+
+    if method != "colormnet":
+        raise SystemExit(f"--random-weights: only for --method colormnet, got {method!r}")
+    models = folder / "random_models"
+    models.mkdir(exist_ok=True)
+    if not (models / FILE.filenames[0]).exists():
+        net = ColorMNetNet()
+        torch.save(random_state_dict(state_spec(net.state_dict()), 0, fixed=net.state_dict()), models / FILE.filenames[0])
+    return models
+
+
 def memory(folder: Path, frame_counts: list[int], resolution: int, baseline_counts: list[int],
-           size: tuple[int, int] = SIZE) -> list[str]:
+           size: tuple[int, int] = SIZE, method: str | None = None, models_dir: Path | None = None) -> list[str]:
     ref = _reference(folder)
     w, h = size
     rows = [f"| run | frames ({w}x{h}) | peak RSS (MB) | wall (s) | audio packets identical |", "|---|---|---|---|---|"]
     ours: dict[int, float] = {}
+    trained = method in ("deep_exemplar", "colormnet")  # no training-free matching resolution for them
+    extra = (["--method", method] if method else []) + (["--models-dir", str(models_dir)] if models_dir else []) + \
+        ([] if trained else ["--resolution", str(resolution)])
     for n in frame_counts:
         film = _film(folder, n, w, h)
         out = folder / f"out_{w}x{h}_{n}.mp4"
         out.unlink(missing_ok=True)
         rss, wall = _peak_rss_mb([sys.executable, "-m", "semantic_restore", "colorize", str(film), "-o", str(out),
-                                  "--reference", str(ref), "--resolution", str(resolution), "--no-progress"])
+                                  "--reference", str(ref), "--no-progress", *extra])
         same = _audio_packets(film) == _audio_packets(out)
         ours[n] = rss
-        rows.append(f"| CLI, streaming (this issue) | {n} | {rss:.0f} | {wall:.0f} | {'yes' if same else 'NO'} |")
+        rows.append(f"| CLI, streaming{f', --method {method}' if method else ' (this issue)'} | {n} | {rss:.0f} | "
+                    f"{wall:.0f} | {'yes' if same else 'NO'} |")
         print(rows[-1], flush=True)
     for n in baseline_counts:
         film = _film(folder, n, w, h)
@@ -113,7 +137,7 @@ def memory(folder: Path, frame_counts: list[int], resolution: int, baseline_coun
     if len(ours) >= 2:
         lo, hi = min(ours), max(ours)
         rows.append(f"\nPeak RSS ratio {hi} / {lo} frames (streaming CLI): **{ours[hi] / ours[lo]:.3f}** "
-                    f"({w}x{h}, matching resolution {resolution}).")
+                    f"({w}x{h}, " + (f"--method {method})." if trained else f"matching resolution {resolution})."))
     return rows
 
 
@@ -178,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-memory", action="store_true")
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--io-only", action="store_true", help="only time decode + encode (no colorization)")
+    p.add_argument("--method", default=None, help="memory runs: the CLI's --method (issue 15)")
+    p.add_argument("--models-dir", default=None, help="memory runs: the CLI's --models-dir")
+    p.add_argument("--random-weights", action="store_true",
+                   help="memory runs with --method colormnet: write its official file with random weights first")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.workdir or tmp)
@@ -189,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not args.skip_memory:
             size = tuple(int(v) for v in args.size.lower().split("x"))
-            rows += memory(folder, args.frames, args.resolution, args.baseline_frames, size) + [""]
+            models = random_weights(args.method, folder) if args.random_weights else args.models_dir
+            rows += memory(folder, args.frames, args.resolution, args.baseline_frames, size, args.method, models) + [""]
         if not args.skip_speed:
             rows += speed(folder, args.speed_frames, sizes)
     print("\n".join(rows))

@@ -107,44 +107,69 @@ def _row(label: str, warped: torch.Tensor, ab: torch.Tensor, data: dict, t: int,
           f" / {_d(ab, data[f'{key}_ab{t}']):.2e} ({mean:.1e}) | 1e-3 |", flush=True)
 
 
-def _speed_methods(n_frames: int, size: tuple[int, int]) -> tuple[dict, dict]:
+TRAINING_FREE_FILM = f"exemplar film: training_free ({DEFAULT_ENCODER})"
+
+
+def _speed_methods(n_frames: int, size: tuple[int, int], only: tuple[str, ...] | None = None) -> tuple[dict, dict]:
     """``{name: (family baseline, call)}`` and the frame count of each call: the film paths the CLI runs
-    (:func:`colorize.film.colorize_stream` vs :func:`deep_exemplar_stream`, shot detection on) and one
-    still with 10 hints (propagation vs iColoriT tiny/small/base), at the same frame size."""
+    (:func:`colorize.film.colorize_stream` vs :func:`deep_exemplar_stream` and
+    :func:`colormnet_film_stream`, shot detection on) and one still with 10 hints (propagation vs
+    iColoriT tiny/small/base), at the same frame size. ``only``: the methods whose name contains one of
+    these words (the models of the others are not built)."""
     from ..colorize.film import colorize_stream
+    from ..colorize.models.colormnet import colormnet_film_stream
+    from ..colorize.models.colormnet_nets import ColorMNetNet
     from ..colorize.models.deep_exemplar_film import deep_exemplar_stream
 
     h, w = size
     clip = F.interpolate(skimage_photo("coffee"), size=(h, w), mode="area").repeat(n_frames, 1, 1, 1)
     ref = F.interpolate(skimage_photo("astronaut"), size=(h, w), mode="area")
     hints = hints_from_image_mask(*sample_hints(clip[:1], 10, seed=0))
-    enc = create_encoder(DEFAULT_ENCODER)
-    nets = {"nonlocal_net": de.CorrespondenceNet(), "colornet": de.ColorNet()}
-    for i, net in enumerate(nets.values()):
-        net.load_state_dict(random_state_dict(state_spec(net.state_dict()), i))
-    model = de.DeepExemplar(de.vgg19_encoder(), nets["nonlocal_net"], nets["colornet"]).eval()
-    methods = {
-        f"exemplar film: training_free ({DEFAULT_ENCODER})": (None, lambda: list(colorize_stream(clip.split(1), enc, ref))),
-        "exemplar film: deep_exemplar (216x384 working area)": (
-            f"exemplar film: training_free ({DEFAULT_ENCODER})", lambda: list(deep_exemplar_stream(clip.split(1), ref, model))),
-        "hints, 10 points: propagation": (None, lambda: hint_colorize(clip[:1], hints)),
+
+    def random_net(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+        net.load_state_dict(random_state_dict(state_spec(net.state_dict()), seed, fixed=net.state_dict()))
+        return net.eval()
+
+    def training_free():
+        enc = create_encoder(DEFAULT_ENCODER)
+        return lambda: list(colorize_stream(clip.split(1), enc, ref))
+
+    def deep_exemplar():
+        model = de.DeepExemplar(de.vgg19_encoder(), random_net(de.CorrespondenceNet()),
+                                random_net(de.ColorNet(), 1)).eval()
+        return lambda: list(deep_exemplar_stream(clip.split(1), ref, model))
+
+    def colormnet():
+        net = random_net(ColorMNetNet())
+        return lambda: list(colormnet_film_stream(clip.split(1), ref, net))
+
+    def icolorit(variant: str):
+        m = random_net(ic.IColoriT(ic.VARIANTS[variant][0]))
+        return lambda: ic.icolorit_colorize(clip[:1], hints, m)
+
+    makers = {
+        TRAINING_FREE_FILM: (None, training_free),
+        "exemplar film: deep_exemplar (216x384 working area)": (TRAINING_FREE_FILM, deep_exemplar),
+        "exemplar film: colormnet (native size up to 480p, padded to x112)": (TRAINING_FREE_FILM, colormnet),
+        "hints, 10 points: propagation": (None, lambda: lambda: hint_colorize(clip[:1], hints)),
     }
     for variant in ("tiny", "small", "base"):
-        m = ic.IColoriT(ic.VARIANTS[variant][0]).eval()
-        m.load_state_dict(random_state_dict(state_spec(m.state_dict()), 0, fixed=m.state_dict()))
-        methods[f"hints, 10 points: icolorit {variant} (224x224 working size)"] = (
-            "hints, 10 points: propagation", lambda m=m: ic.icolorit_colorize(clip[:1], hints, m))
+        makers[f"hints, 10 points: icolorit {variant} (224x224 working size)"] = (
+            "hints, 10 points: propagation", lambda v=variant: icolorit(v))
+    keep = [k for k in makers if only is None or any(word in k for word in only)]
+    keep = [k for k in makers if k in keep or any(makers[o][0] == k for o in keep)]  # with their baselines
+    methods = {k: (makers[k][0], makers[k][1]()) for k in keep}
     frames = {k: (n_frames if k.startswith("exemplar") else 1) for k in methods}
     return methods, frames
 
 
-def speed(n_frames: int, size: tuple[int, int], rounds: int = 3) -> None:
+def speed(n_frames: int, size: tuple[int, int], rounds: int = 3, only: tuple[str, ...] | None = None) -> None:
     """Paired, interleaved timing: every round runs every method once (the order rotates each round);
     per method the median frames/s, and the median over rounds of its speed relative to the
     training-free method of the same node measured in the same round."""
     import statistics
 
-    methods, frames = _speed_methods(n_frames, size)
+    methods, frames = _speed_methods(n_frames, size, only)
     for _, call in methods.values():  # warm-up (allocations, lazy imports), not timed
         call()
     names = list(methods)
@@ -165,24 +190,31 @@ def speed(n_frames: int, size: tuple[int, int], rounds: int = 3) -> None:
         print(f"| {name} | {frames[name] / statistics.median(seconds[name]):.3g} | {ratio} |", flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="bench models", description=__doc__.splitlines()[0])
+def run_bench(argv: list[str] | None, prog: str, description: str, parities, *, default_size: str = "432x768",
+              only: tuple[str, ...] | None = None) -> int:
+    """The driver of ``bench models`` and ``bench colormnet``: the ``parities`` tables, then the paired speed
+    table (:func:`speed`) of the methods named in ``only`` (default: all) beside their training-free baselines."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument("--skip-parity", action="store_true")
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--frames", type=int, default=3, help="clip length for the exemplar speed (default 3)")
-    p.add_argument("--size", default="432x768", help="frame size HxW for the speed table (default 432x768)")
-    p.add_argument("--rounds", type=int, default=3, help="paired timing rounds (default 3)")
+    p.add_argument("--size", default=default_size, help="frame size HxW for the speed table (default %(default)s)")
+    p.add_argument("--rounds", "--repeats", type=int, default=3, help="paired timing rounds (default 3)")
     args = p.parse_args(argv)
     torch.set_grad_enabled(False)
     try:
         size = tuple(int(v) for v in args.size.lower().split("x"))
     except ValueError:
-        p.error("--size: expected HxW, e.g. 432x768")
+        p.error(f"--size: expected HxW, e.g. {default_size}")
     if not args.skip_parity:
         print("| network / pipeline | max abs diff vs official | target |\n|---|---|---|")
-        icolorit_parity()
-        deep_exemplar_parity()
+        for parity in parities:
+            parity()
     if not args.skip_speed:
         print()
-        speed(args.frames, size, args.rounds)
+        speed(args.frames, size, args.rounds, only)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_bench(argv, "bench models", __doc__.splitlines()[0], (icolorit_parity, deep_exemplar_parity))

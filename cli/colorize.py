@@ -16,7 +16,6 @@ from ..media.colorize_file import ColorizeOptions, FileReport, colorize_file
 from ..media.image_io import check_outputs
 from ..media.trained import check_method_options
 from ..media.video_io import DEFAULT_CRF, is_video_path
-from ..utils.checks import input_error
 from .folder import add_folder_arguments, check_file_arguments, run_folder
 
 logger = logging.getLogger(__name__)
@@ -59,7 +58,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    choices=("training_free", "deep_exemplar", "colormnet", "propagation", "icolorit"),
                    help="issue 15: with --reference, training_free (default), deep_exemplar (its official files in "
                         "the model folders; films: its temporal propagation, restarted at each shot cut) or colormnet "
-                        "(a still or one video from the first reference, memory-based propagation); with hints "
+                        "(its official file; films: its memory-based propagation, restarted at each shot cut and "
+                        "keyframe); with several references each shot takes the best-suited one; with hints "
                         "only (stills), propagation (default) or icolorit")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to run (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT (and the confidence file) if they exist")
@@ -125,8 +125,6 @@ def run(args: argparse.Namespace) -> int:
     if os.path.isdir(args.target):
         return run_folder(args, options)
     check_file_arguments(args)
-    if options.method == "colormnet":
-        return _run_colormnet(args)
     if not is_video_path(args.target):  # stills: every output checked (and distinct) before any work
         check_outputs([(args.output, "--output"), (args.confidence, "--confidence")], args.overwrite)
     bar = _Bar(os.path.basename(args.target), getattr(args, "progress", False))
@@ -167,54 +165,3 @@ def describe(report: FileReport) -> str:
         what += f", {report.frames} frames, {report.fps:.2f} frames/s" + (", audio copied" if report.audio_copied else "")
     notes = f" ({'; '.join(report.notes)})" if report.notes else ""
     return f"wrote {os.path.abspath(report.dst)} ({what}){notes}"
-
-
-# --- issue 15: ColorMNet (a still, or one video) --------------------------------------------------
-
-def _run_colormnet(args: argparse.Namespace) -> int:
-    """``--method colormnet``: TARGET (a still, or a video streamed) coloured from the first reference."""
-    import torch
-
-    from ..colorize.models.methods import colormnet_clip
-    from ..utils.paths import default_search_dirs
-    from ..media.image_io import read_image, write_image
-
-    if args.keyframes or not args.reference:
-        raise input_error("--method colormnet", "--reference REF (it colours the whole clip; no --keyframes)",
-                          f"--keyframes {args.keyframes}" if args.keyframes else "no --reference",
-                          "Pass one --reference, or use --method deep_exemplar / training_free for keyframes.")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device: expected a machine with CUDA for 'cuda', got none. Use --device cpu.")
-    device = torch.device(args.device)
-    search_dirs = default_search_dirs([args.models_dir] if args.models_dir else [])
-    if is_video_path(args.target):
-        return _run_colormnet_video(args, device, search_dirs)
-    check_outputs([(args.output, "--output")], args.overwrite)
-    target = read_image(args.target, "target").to(device)
-    ref = read_image(args.reference[0], "reference").to(device)
-    rgb = colormnet_clip(target, ref, strength=args.strength, search_dirs=search_dirs, device=device)
-    write_image(rgb, args.output, overwrite=args.overwrite)
-    print(f"wrote {os.path.abspath(args.output)} ({target.shape[-1]}x{target.shape[-2]}, colormnet)")
-    return 0
-
-
-def _run_colormnet_video(args: argparse.Namespace, device, search_dirs) -> int:
-    """``--method colormnet`` on a video: the first reference colours the whole video, streamed."""
-    from ..colorize.models.colormnet import colormnet_stream, load_colormnet
-    from ..media.trained_video import colorize_video_stream
-    from ..media.image_io import read_image
-
-    net = load_colormnet(search_dirs=search_dirs, device=device)
-    ref = read_image(args.reference[0], "reference").to(device)
-
-    def colorize(frames, total):
-        return colormnet_stream(frames, ref, net, strength=args.strength, clip_length=total)
-
-    bar = _Bar(os.path.basename(args.target), getattr(args, "progress", False))
-    try:
-        report = colorize_video_stream(args.target, args.output, colorize, device=device, overwrite=args.overwrite,
-                                       settings=options_from_args(args).encode_settings(), progress=bar)
-    finally:
-        bar.close()
-    print(describe(report) + " (colormnet)")
-    return 0

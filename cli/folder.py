@@ -50,9 +50,11 @@ def check_file_arguments(args: argparse.Namespace) -> None:
 
 
 def file_colorizer(options: ColorizeOptions) -> Process:
-    """The per-file function of a folder run; the encoder is created here, once per worker. It can
-    also split videos into shots (:class:`..media.shot_segments.ShotColorizer`), which Ray runs use."""
-    return ShotColorizer(options, shared_encoder(options))
+    """The per-file function of a folder run; the encoder (training-free) or the method's model is
+    created here, once per worker. It can also split videos into shots
+    (:class:`..media.shot_segments.ShotColorizer`), which Ray runs use."""
+    trained = options.method in ("deep_exemplar", "colormnet")  # they find cuts on their own backbone
+    return ShotColorizer(options, None if trained else shared_encoder(options))
 
 
 def _absolute(options: ColorizeOptions) -> ColorizeOptions:

@@ -14,7 +14,6 @@ a file done with another fingerprint must be redone.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import logging
@@ -29,7 +28,8 @@ import torch
 from ..utils.checks import check_device, input_error
 from ..version import __version__
 from .atomic import atomic_output, check_destination
-from .trained import check_method_options, deep_exemplar_frames, trained_still
+from .shared_models import shared_encoder
+from .trained import FilmMethod, check_method_options, trained_still
 from .video_io import EncodeSettings, VideoWriter, is_video_path, probe, read_frames
 
 __all__ = ["ColorizeOptions", "FileReport", "colorize_file", "reference_files", "read_keyframes", "shared_encoder",
@@ -211,24 +211,6 @@ def check_keyframe_indices(path: str | Path, keyframes, frame_count: int) -> Non
                           f"{', '.join(map(str, bad[:5]))}", "Fix the indices in the JSON file.")
 
 
-@functools.lru_cache(maxsize=2)
-def _encoder(name: str | None, device: str, models_dir: str | None):
-    from ..encoders import create_encoder, default_encoder
-    from ..utils.paths import default_search_dirs
-
-    search_dirs = default_search_dirs([models_dir] if models_dir else [])
-    if not name:  # the one "no encoder named" rule, shared with the nodes
-        return default_encoder("colorize", torch.device(device), search_dirs)[0]
-    return create_encoder(name, device=torch.device(device), search_dirs=search_dirs)
-
-
-def shared_encoder(options: ColorizeOptions):
-    """The encoder for ``options``, created once per process (cached by name, device, models folder)."""
-    if options.device == "cuda" and not torch.cuda.is_available():
-        raise input_error("--device", "a machine with CUDA for 'cuda'", "none", "Use --device cpu.")
-    return _encoder(options.encoder or None, options.device, options.models_dir)
-
-
 # -- the two kinds of file ---------------------------------------------------------------------------
 def colorize_file(src: str | Path, dst: str | Path, options: ColorizeOptions, progress: Progress | None = None, *,
                   encoder=None, confidence_dst: str | Path | None = None,
@@ -251,9 +233,7 @@ def colorize_file(src: str | Path, dst: str | Path, options: ColorizeOptions, pr
     """
     src, dst = Path(src), Path(dst)
     check_destination(dst, options.overwrite)
-    if check_method_options(options) == "colormnet":  # the CLI runs it on one file (cli/colorize.py)
-        raise input_error("--method colormnet", "one still or one video as TARGET", f"{str(src)!r} in a folder run",
-                          "Run colormnet on each file, or use --method deep_exemplar for folders.")
+    check_method_options(options)
     if confidence_dst is not None:
         check_destination(Path(confidence_dst), options.overwrite)
     video = is_video_path(src)
@@ -293,22 +273,14 @@ def video_inputs(src: Path, options: ColorizeOptions) -> tuple:
 
 
 def _colorize_video(src, dst, options, progress, encoder, confidence_dst, interrupt) -> FileReport:
-    from ..colorize.film import colorize_stream
-
     if confidence_dst is not None:
         raise input_error("--confidence", "a still image input", f"the video {str(src)!r}", "Drop --confidence.")
     info, keyframes, refs = video_inputs(src, options)
     total = info.expected_frames
     device = check_device(options.device)
     timestamps: deque[int | None] = deque()
-    if options.method == "deep_exemplar":
-        stream = deep_exemplar_frames(_decoded(info, device, timestamps), refs, options, keyframes=keyframes or None,
-                                      interrupt=interrupt)
-    else:
-        encoder = encoder if encoder is not None else shared_encoder(options)
-        stream = (r.rgb for r in colorize_stream(_decoded(info, device, timestamps), encoder, refs,
-                                                 keyframes=keyframes or None, interrupt=interrupt,
-                                                 **options.core_options()))
+    stream = FilmMethod(options, encoder).stream(_decoded(info, device, timestamps), refs, keyframes=keyframes,
+                                                 interrupt=interrupt)
     fingerprint = options.fingerprint()
     count = 0
     t0 = time.perf_counter()  # frames/s in the report: decode + colorize + encode, not model loading
@@ -366,7 +338,7 @@ def _colorize_still(src, dst, options, progress, encoder, confidence_dst, interr
     if options.references or keyframes or not (options.hints or options.hint_image):
         # a still is a one-frame film: a keyframe at frame 0 replaces the references
         refs = keyframes[0] if 0 in keyframes else _references(options, keyframes)
-    if confidence_dst is not None and options.method in ("deep_exemplar", "icolorit"):
+    if confidence_dst is not None and options.method in ("deep_exemplar", "colormnet", "icolorit"):
         raise input_error("--confidence", "--method training_free (the confidence is its match's)",
                           f"--method {options.method}", "Drop --confidence.")
     if confidence_dst is not None and not refs:
@@ -376,11 +348,11 @@ def _colorize_still(src, dst, options, progress, encoder, confidence_dst, interr
     target = read_image(str(src), "target").to(device)
     rgb, confidence = target, None
     hints = read_hints(options.hint_image, options.hint_mask, options.hints, tuple(target.shape[-2:]), device)
-    if options.method in ("deep_exemplar", "icolorit"):
+    if options.method in ("deep_exemplar", "colormnet", "icolorit"):
         rgb = trained_still(options.method, target, [r.to(device) for r in refs], hints, options, interrupt)
         if options.method == "icolorit":
             hints = None  # iColoriT used them
-    matching = refs and options.method != "deep_exemplar"  # the training-free exemplar path
+    matching = refs and options.method not in ("deep_exemplar", "colormnet")  # the training-free exemplar path
     if encoder is None and (matching or hints is not None):
         encoder = shared_encoder(options)
     if matching:

@@ -189,16 +189,30 @@ def shot_keyframes(keyframes: Mapping[int, Any], start: int, stop: int) -> dict[
 class ShotColorizer:
     """The per-worker process of a folder run (the CLI's): called as ``process(src, dst)`` it colorizes
     one file in one pass (:func:`.colorize_file.colorize_file`); for videos it can also run the
-    three shot steps (:meth:`plan`, :meth:`segment`, :meth:`join`), which the Ray executor uses."""
+    three shot steps (:meth:`plan`, :meth:`segment`, :meth:`join`), which the Ray executor uses.
 
-    def __init__(self, options, encoder) -> None:
+    The shots are found and coloured by ``options.method`` (:class:`.trained.FilmMethod`: its encoder
+    finds the cuts, as in the one-pass run); ``encoder`` is the training-free method's, if already made.
+    """
+
+    def __init__(self, options, encoder=None) -> None:
         self.options, self.encoder = options, encoder
         self._inputs: dict[str, tuple[Any, dict, list]] = {}
+        self._film = None
 
     def __call__(self, src: str, dst: str) -> None:
         from .colorize_file import colorize_file
 
         colorize_file(src, dst, self.options, encoder=self.encoder)
+
+    @property
+    def film(self):
+        """The method's :class:`.trained.FilmMethod` (its model loaded once per worker)."""
+        if self._film is None:
+            from .trained import FilmMethod
+
+            self._film = FilmMethod(self.options, self.encoder)
+        return self._film
 
     def _video_inputs(self, src: str):
         """``(info, keyframes, references)`` of ``src``, read once per worker and file."""
@@ -212,8 +226,8 @@ class ShotColorizer:
         from ..colorize.shots import ShotDetector
 
         self._video_inputs(src)  # bad settings for this file fail here, before any shot runs
-        detector = ShotDetector(self.encoder)
-        device = self.encoder.device
+        detector = ShotDetector(self.film.encoder)
+        device = self.film.encoder.device
 
         def cuts(frames: Iterator[torch.Tensor]) -> Iterator[int]:
             for frame in frames:
@@ -223,16 +237,12 @@ class ShotColorizer:
         return plan_video(src, cuts)
 
     def segment(self, src: str, dst: str, plan: ShotPlan, k: int) -> int:
-        from ..colorize.film import colorize_stream
-
         _, keyframes, refs = self._video_inputs(src)
-        device = self.encoder.device
+        device = self.film.encoder.device
 
-        def transform(frames: Iterator[torch.Tensor], start: int, stop: int) -> Iterator[torch.Tensor]:
+        def transform(frames: Iterator[torch.Tensor], start: int, stop: int) -> Iterable[torch.Tensor]:
             pinned = shot_keyframes(keyframes, start, stop)
-            for result in colorize_stream((f.to(device) for f in frames), self.encoder, refs,
-                                          keyframes=pinned or None, shots=[], **self.options.core_options()):
-                yield result.rgb
+            return self.film.stream((f.to(device) for f in frames), refs, keyframes=pinned, shots=[])
 
         return write_segment(src, dst, plan, k, transform)
 

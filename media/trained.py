@@ -3,24 +3,31 @@
 ``ColorizeOptions.method``: ``None`` = the default of the input (training-free with references,
 propagation with hints only); ``"deep_exemplar"`` (needs references or a keyframe at frame 0;
 films stream with its own temporal propagation, restarted at each shot cut and keyframe:
-:func:`colorize.models.deep_exemplar_film.deep_exemplar_stream`); ``"icolorit"`` (stills with hints
-only). The model is loaded once per process and settings, like the shared encoder.
+:func:`colorize.models.deep_exemplar_film.deep_exemplar_stream`); ``"colormnet"`` (the same, with
+ColorMNet's memory: :func:`colorize.models.colormnet.colormnet_film_stream`); ``"icolorit"`` (stills
+with hints only). The model is loaded once per process and settings, like the shared encoder.
+
+:class:`FilmMethod` is the one place a film's method is chosen: the one-pass video path
+(:func:`.colorize_file.colorize_file`) and the Ray shot runner (:class:`.shot_segments.ShotColorizer`)
+both take their shot-cut encoder and their frame stream from it, so a Ray run colours with the
+method it was asked for.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 
 from ..utils.checks import input_error
+from .shared_models import shared_colormnet, shared_deep_exemplar, shared_encoder
 
-__all__ = ["METHODS", "check_method_options", "shared_deep_exemplar", "deep_exemplar_frames", "trained_still"]
+__all__ = ["METHODS", "check_method_options", 
+           "trained_still", "FilmMethod"]
 
 METHODS = ("training_free", "deep_exemplar", "colormnet", "propagation", "icolorit")
-# flags of the training-free matching that Deep Exemplar has no use for (they would change nothing)
-_UNUSED_BY_DEEP_EXEMPLAR = {"temperature": "--temperature", "resolution": "--resolution",
+# flags of the training-free matching that the trained networks have no use for (they would change nothing)
+_UNUSED_BY_TRAINED = {"temperature": "--temperature", "resolution": "--resolution",
                             "temporal_weight": "--temporal-weight", "encoder": "--encoder"}
 
 
@@ -37,44 +44,61 @@ def check_method_options(options) -> str | None:
     if method not in allowed:
         raise input_error("--method", f"one of {', '.join(allowed)} "
                           f"{'with --reference/--keyframes' if has_refs else 'for hints only'}", method)
-    if method == "deep_exemplar":
-        for name, flag in _UNUSED_BY_DEEP_EXEMPLAR.items():
+    if method in ("deep_exemplar", "colormnet"):
+        for name, flag in _UNUSED_BY_TRAINED.items():
             if getattr(options, name) is not None:
-                raise input_error(flag, "no value with --method deep_exemplar (its networks fix the matching)",
+                raise input_error(flag, f"no value with --method {method} (its networks fix the matching)",
                                   str(getattr(options, name)), f"Drop {flag}, or use --method training_free.")
     if method == "icolorit" and not has_hints:
         raise input_error("--method icolorit", "--hints or --hint-image/--hint-mask", "none", "Add hints.")
     return method
 
 
-@functools.lru_cache(maxsize=1)
-def _deep_exemplar(device: str, models_dir: str | None):
-    from ..colorize.models.deep_exemplar import load_deep_exemplar
-    from ..utils.paths import default_search_dirs
+class FilmMethod:
+    """A film's colorization by ``options.method``: :attr:`encoder` (embeds frames for shot cuts) and
+    :meth:`stream` (frames in, ``[1, 3, H, W]`` sRGB out, one per frame, memory restarted at each cut)."""
 
-    return load_deep_exemplar(search_dirs=default_search_dirs([models_dir] if models_dir else []), device=device)
+    def __init__(self, options, encoder=None):
+        self.options, self.method = options, options.method or "training_free"
+        if self.method == "deep_exemplar":
+            self.model = shared_deep_exemplar(options)
+            self.encoder = self.model.vgg
+        elif self.method == "colormnet":
+            from ..colorize.models.colormnet import colormnet_encoder
 
+            self.model = shared_colormnet(options)
+            self.encoder = colormnet_encoder(self.model)
+        else:
+            self.model, self.encoder = None, encoder if encoder is not None else shared_encoder(options)
 
-def shared_deep_exemplar(options):
-    """Deep Exemplar's three official files from the model folders (and ``--models-dir``), loaded once per process."""
-    return _deep_exemplar(options.device, options.models_dir)
+    def stream(self, frames: Iterable[torch.Tensor], references: Sequence[torch.Tensor], *,
+               keyframes: dict[int, Sequence[torch.Tensor]] | None = None, shots: Sequence[int] | None = None,
+               interrupt: Callable[[], None] | None = None) -> Iterator[torch.Tensor]:
+        """Colorized frames of ``frames``; ``shots`` = known cuts (``[]``: one shot), ``None``: detected on the fly."""
+        keyframes = keyframes or None
+        if self.method == "deep_exemplar":
+            from ..colorize.models.deep_exemplar_film import deep_exemplar_stream
 
+            return deep_exemplar_stream(frames, references, self.model, keyframes=keyframes, shots=shots,
+                                        strength=self.options.strength, interrupt=interrupt)
+        if self.method == "colormnet":
+            from ..colorize.models.colormnet import colormnet_film_stream
 
-def deep_exemplar_frames(frames: Iterable[torch.Tensor], references: Sequence[torch.Tensor], options, *,
-                         keyframes: dict[int, Sequence[torch.Tensor]] | None = None,
-                         interrupt: Callable[[], None] | None = None) -> Iterator[torch.Tensor]:
-    """``[1, 3, H, W]`` per frame of a film colorized by Deep Exemplar (shots detected on the fly)."""
-    from ..colorize.models.deep_exemplar_film import deep_exemplar_stream
+            return colormnet_film_stream(frames, references, self.model, keyframes=keyframes, shots=shots,
+                                         strength=self.options.strength, interrupt=interrupt)
+        from ..colorize.film import colorize_stream
 
-    return deep_exemplar_stream(frames, references, shared_deep_exemplar(options), keyframes=keyframes,
-                                strength=options.strength, interrupt=interrupt)
+        extra = {} if shots is None else {"shots": shots}
+        return (r.rgb for r in colorize_stream(frames, self.encoder, references, keyframes=keyframes,
+                                               interrupt=interrupt, **extra, **self.options.core_options()))
 
 
 def trained_still(method: str, target: torch.Tensor, refs: Sequence[torch.Tensor], hints, options,
                   interrupt: Callable[[], None] | None = None) -> torch.Tensor:
-    """A still by ``method``: Deep Exemplar from the best-suited reference (a one-frame film), or iColoriT from hints."""
-    if method == "deep_exemplar":
-        return next(iter(deep_exemplar_frames([target], refs, options, interrupt=interrupt)))
+    """A still by ``method``: Deep Exemplar or ColorMNet from the best-suited reference (a one-frame film),
+    or iColoriT from hints."""
+    if method in ("deep_exemplar", "colormnet"):
+        return next(iter(FilmMethod(options).stream([target], refs, shots=[], interrupt=interrupt)))
     from ..colorize.models.methods import icolorit_hints
     from ..utils.paths import default_search_dirs
 

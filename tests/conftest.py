@@ -129,3 +129,56 @@ def _write_deep_exemplar_files(folder) -> None:
 def deep_exemplar_files():
     """``write(folder)``: Deep Exemplar's three official files with seeded random weights into ``folder``."""
     return _write_deep_exemplar_files
+
+
+def _write_colormnet_file(folder) -> str:
+    """ColorMNet's official file (official name and key layout, from tests/fixtures/colormnet/colormnet_spec.json)
+    with seeded random weights into ``folder``; returns its path."""
+    import json
+
+    from semantic_restore.colorize.models.colormnet import FILE
+    from semantic_restore.colorize.models.loading import random_state_dict
+
+    with open(os.path.join(os.path.dirname(__file__), "fixtures", "colormnet", "colormnet_spec.json")) as f:
+        meta = json.load(f)
+    fixed = {k: torch.tensor(0) for k, _, d in meta["spec"] if d == "int64"}
+    path = os.path.join(folder, FILE.filenames[0])
+    torch.save(random_state_dict(meta["spec"], 11, fixed=fixed), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def colormnet_models(tmp_path_factory):
+    """A models folder holding ColorMNet's official file with seeded random weights (written once per session)."""
+    folder = tmp_path_factory.mktemp("colormnet_models")
+    _write_colormnet_file(folder)
+    return folder
+
+
+class _FilmClips:
+    """Small frames cut from skimage photos for the trained film tests."""
+
+    @staticmethod
+    def photo(name: str, h: int = 60, w: int = 100, shift: int = 0) -> torch.Tensor:
+        """``[1, 3, h, w]`` in [0, 1]: the skimage photo ``name`` area-resized, cropped ``shift`` px to the right."""
+        import skimage.data
+        import torch.nn.functional as F
+
+        img = torch.from_numpy(getattr(skimage.data, name)().copy()).permute(2, 0, 1)[None].float() / 255
+        img = F.interpolate(img, size=(h + 8, w + 8), mode="area")
+        return img[..., 4:4 + h, 4 + shift:4 + shift + w]
+
+    @staticmethod
+    def gray(x: torch.Tensor) -> torch.Tensor:
+        return x.mean(1, keepdim=True).expand(-1, 3, -1, -1).contiguous()
+
+    def clip(self, h: int = 60, w: int = 100) -> list[torch.Tensor]:
+        """Two shots: coffee panning (frames 0-2), then a rocket (frames 3-4)."""
+        return [self.gray(self.photo("coffee", h, w, s)) for s in (0, 1, 2)] + \
+            [self.gray(self.photo("rocket", h, w, s)) for s in (0, 1)]
+
+
+@pytest.fixture(scope="session")
+def clips() -> _FilmClips:
+    """Helpers for small film clips (:class:`_FilmClips`)."""
+    return _FilmClips()

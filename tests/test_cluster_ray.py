@@ -185,3 +185,32 @@ def test_cli_folder_on_ray_equals_local_run(cluster_address, tmp_path):
     options = ColorizeOptions(references=(str(tmp_path / "ref.png"),), resolution=64)
     plan = ShotColorizer(options, shared_encoder(options)).plan(str(archive / "film.mp4"))
     assert plan.ranges == ((0, 4), (4, 8))  # what the Ray run split the film into
+
+
+@pytest.mark.parametrize("method", ["deep_exemplar", "colormnet"])
+def test_ray_folder_run_honours_method(method, cluster_address, tmp_path, deep_exemplar_files, colormnet_models):
+    """Issue 15: Ray workers find the cuts and colour the shots with ``--method`` (not training-free):
+    the joined film is the local one-pass run's, byte for byte."""
+    pytest.importorskip("av")
+    from skimage import data
+
+    from semantic_restore.bench._videos import write_test_video
+
+    (tmp_path / "archive").mkdir()
+    write_test_video(tmp_path / "archive" / "film.mp4", width=48, height=32, frames=4, photo=("coffee", "chelsea"))
+    Image.fromarray(data.coffee()[::8, ::8]).save(tmp_path / "ref.png")
+    (tmp_path / "models").mkdir()
+    deep_exemplar_files(tmp_path / "models")
+    name = os.listdir(colormnet_models)[0]
+    os.symlink(colormnet_models / name, tmp_path / "models" / name)
+
+    def cli(out: str, *extra: str) -> None:
+        cmd = [sys.executable, "-m", "semantic_restore", "colorize", "archive", "-o", out, "--reference", "ref.png",
+               "--method", method, "--models-dir", "models", *extra]
+        subprocess.run(cmd, cwd=tmp_path, env=_env(), check=True, capture_output=True, timeout=600)
+
+    cli("local")
+    cli("on_ray", "--ray", cluster_address, "--workers", "2")
+    local, on_ray = _tree(str(tmp_path / "local")), _tree(str(tmp_path / "on_ray"))
+    assert sorted(on_ray) == ["film.mp4"] and on_ray == local
+    # (that a training-free colouring differs: tests/test_colormnet_film.py, without Ray)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from semantic_restore.bench._videos import write_test_video
@@ -37,25 +36,8 @@ def model(tmp_path_factory):
     return de.DeepExemplar(vgg, *nets).eval()
 
 
-def _photo(name: str, h: int = 60, w: int = 100, shift: int = 0) -> torch.Tensor:
-    import skimage.data
-
-    img = torch.from_numpy(getattr(skimage.data, name)().copy()).permute(2, 0, 1)[None].float() / 255
-    img = F.interpolate(img, size=(h + 8, w + 8), mode="area")
-    return img[..., 4:4 + h, 4 + shift:4 + shift + w]
-
-
-def _gray(x: torch.Tensor) -> torch.Tensor:
-    return x.mean(1, keepdim=True).expand(-1, 3, -1, -1).contiguous()
-
-
-def _clip() -> list[torch.Tensor]:
-    """Two shots: coffee panning (frames 0-2), then a rocket (frames 3-4)."""
-    return [_gray(_photo("coffee", shift=s)) for s in (0, 1, 2)] + [_gray(_photo("rocket", shift=s)) for s in (0, 1)]
-
-
-def test_stream_matches_the_clip_path_per_shot_and_resets_at_cuts(model):
-    frames, ref = _clip(), _photo("chelsea")
+def test_stream_matches_the_clip_path_per_shot_and_resets_at_cuts(model, clips):
+    frames, ref = clips.clip(), clips.photo("chelsea")
     out = list(deep_exemplar_stream(iter(frames), ref, model, area=AREA, shots=[3]))
     assert len(out) == 5 and all(o.shape == (1, 3, 60, 100) for o in out)
     # each shot = the clip path (official-parity tested) started afresh on that shot
@@ -70,8 +52,8 @@ def test_stream_matches_the_clip_path_per_shot_and_resets_at_cuts(model):
         assert (rgb_to_lab(o)[:, 0] - rgb_to_lab(f)[:, 0]).abs().max() < 0.05
 
 
-def test_cuts_detected_on_the_fly(model):
-    frames, ref = _clip(), _photo("chelsea")
+def test_cuts_detected_on_the_fly(model, clips):
+    frames, ref = clips.clip(), clips.photo("chelsea")
     cuts: list[int] = []
     out = list(deep_exemplar_stream(iter(frames), ref, model, area=AREA, cuts=cuts))
     assert cuts == [3]
@@ -79,9 +61,9 @@ def test_cuts_detected_on_the_fly(model):
                                                                             shots=[3]))))
 
 
-def test_each_shot_picks_its_reference_and_keyframes_pin_one(model):
-    frames = _clip()
-    refs = [_photo("rocket", 50, 80), _photo("coffee", 50, 80)]
+def test_each_shot_picks_its_reference_and_keyframes_pin_one(model, clips):
+    frames = clips.clip()
+    refs = [clips.photo("rocket", 50, 80), clips.photo("coffee", 50, 80)]
     picked = list(deep_exemplar_stream(iter(frames), refs, model, area=AREA, shots=[3]))
     # shot 1 (coffee) is coloured from the coffee photo, shot 2 (rocket) from the rocket
     by_coffee = de.deep_exemplar_colorize(torch.cat(frames[:3]), refs[1], model, area=AREA)
@@ -96,14 +78,14 @@ def test_each_shot_picks_its_reference_and_keyframes_pin_one(model):
 
 
 @pytest.fixture
-def cli_files(tmp_path, monkeypatch, deep_exemplar_files):
+def cli_files(tmp_path, monkeypatch, deep_exemplar_files, clips):
     """``(models folder with the three random-weight files, chelsea reference png)``; small working area."""
     monkeypatch.setattr(de, "OFFICIAL_AREA", AREA)
     models = tmp_path / "models"
     models.mkdir()
     deep_exemplar_files(models)
     ref = tmp_path / "ref.png"
-    Image.fromarray((_photo("chelsea")[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(ref)
+    Image.fromarray((clips.photo("chelsea")[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(ref)
     return models, ref
 
 
@@ -127,7 +109,7 @@ def test_cli_video_method_deep_exemplar(tmp_path, capsys, cli_files):
     assert not (tmp_path / "x.mp4").exists()
 
 
-def test_node_deep_exemplar_with_shots_is_the_stream(tmp_path, monkeypatch, deep_exemplar_files):
+def test_node_deep_exemplar_with_shots_is_the_stream(tmp_path, monkeypatch, deep_exemplar_files, clips):
     from semantic_restore.colorize.shots import ShotList
     from semantic_restore.nodes import SemRestoreExemplarColorize
     from semantic_restore.utils.paths import ENV_MODELS_DIR
@@ -135,7 +117,7 @@ def test_node_deep_exemplar_with_shots_is_the_stream(tmp_path, monkeypatch, deep
     monkeypatch.setattr(de, "OFFICIAL_AREA", AREA)
     monkeypatch.setenv(ENV_MODELS_DIR, str(tmp_path))
     deep_exemplar_files(tmp_path)
-    frames, refs = torch.cat(_clip()[2:]), torch.cat([_photo("rocket"), _photo("coffee")])
+    frames, refs = torch.cat(clips.clip()[2:]), torch.cat([clips.photo("rocket"), clips.photo("coffee")])
     out, conf = SemRestoreExemplarColorize().execute(frames.permute(0, 2, 3, 1), refs.permute(0, 2, 3, 1), 1.0, 0.02,
                                                      256, 0.5, shots=ShotList(3, [1]), method="deep_exemplar")
     model = de.load_deep_exemplar(search_dirs=[str(tmp_path)])
@@ -147,11 +129,11 @@ def test_node_deep_exemplar_with_shots_is_the_stream(tmp_path, monkeypatch, deep
                                              0.5, shots=ShotList(5, [1]), method="deep_exemplar")
 
 
-def test_cli_folder_method_deep_exemplar_stills_and_films(tmp_path, cli_files):
+def test_cli_folder_method_deep_exemplar_stills_and_films(tmp_path, cli_files, clips):
     models, ref = cli_files
     src = tmp_path / "archive"
     src.mkdir()
-    gray = (_gray(_photo("coffee", 48, 64))[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    gray = (clips.gray(clips.photo("coffee", 48, 64))[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
     Image.fromarray(gray).save(src / "photo.png")
     write_test_video(src / "reel.mp4", width=64, height=48, frames=2)
     out = tmp_path / "out"

@@ -26,6 +26,7 @@ from semantic_restore.media.video_io import probe, read_frames
 from semantic_restore.utils.checks import SemRestoreInputError
 
 cf = importlib.import_module("semantic_restore.media.colorize_file")  # the package exports a function of that name
+shared_models = importlib.import_module("semantic_restore.media.shared_models")
 # Import every CLI module now, so none binds a fake below by name (``from ... import``) on first import.
 importlib.import_module("semantic_restore.cli.colorize")
 TINT = torch.tensor([0.15, 0.0, -0.15]).view(1, 3, 1, 1)
@@ -54,7 +55,7 @@ class FakeStream:
 def fake(monkeypatch):
     stream = FakeStream()
     monkeypatch.setattr("semantic_restore.colorize.film.colorize_stream", stream)
-    monkeypatch.setattr(cf, "_encoder", lambda name, device, models_dir: "ENCODER")
+    monkeypatch.setattr(shared_models, "_encoder", lambda name, device, models_dir: "ENCODER")
     return stream
 
 
@@ -139,7 +140,7 @@ def test_reference_folder(tmp_path, fake, ref):
 
 def test_ctrl_c_midway_leaves_nothing(tmp_path, monkeypatch, ref, capsys):
     monkeypatch.setattr("semantic_restore.colorize.film.colorize_stream", FakeStream(stop_after=2))
-    monkeypatch.setattr(cf, "_encoder", lambda name, device, models_dir: "ENCODER")
+    monkeypatch.setattr(shared_models, "_encoder", lambda name, device, models_dir: "ENCODER")
     src = write_test_video(tmp_path / "film.mp4", frames=5, audio=True)
     assert main(["colorize", str(src), "-o", str(tmp_path / "o.mp4"), "--reference", str(ref)]) == 130
     assert _files(tmp_path) == ["film.mp4", "ref.png"]
@@ -209,7 +210,7 @@ def test_real_encoder_lossless_keeps_luminance(tmp_path):
 def test_encoder_is_created_once_per_process(monkeypatch):
     created = []
     monkeypatch.setattr("semantic_restore.encoders.create_encoder", lambda name, **kw: created.append(name) or object())
-    cf._encoder.cache_clear()
+    shared_models._encoder.cache_clear()
     try:
         a = cf.shared_encoder(ColorizeOptions(encoder="efficientnet_lite0", strength=0.5))
         b = cf.shared_encoder(ColorizeOptions(encoder="efficientnet_lite0", strength=0.9, references=("x.png",)))
@@ -217,4 +218,4 @@ def test_encoder_is_created_once_per_process(monkeypatch):
         cf.shared_encoder(ColorizeOptions(encoder="vgg19"))
         assert created == ["efficientnet_lite0", "vgg19"]
     finally:
-        cf._encoder.cache_clear()
+        shared_models._encoder.cache_clear()

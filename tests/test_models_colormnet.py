@@ -192,5 +192,5 @@ def test_stream_equals_batch(fx):
     batch = colormnet_colorize(frames, ref, net)
     stream = torch.cat(list(colormnet_stream((frames[t:t + 1] for t in range(3)), ref, net, clip_length=None)))
     assert torch.equal(batch, stream)
-    with pytest.raises(ValueError, match="frames of one size"):
+    with pytest.raises(ValueError, match="every frame .* like the first"):
         list(colormnet_stream(iter([frames[:1], frames[:1, :, :32]]), ref, net))

@@ -3,8 +3,6 @@ videos), with a random-weight file in the official key layout under the official
 
 from __future__ import annotations
 
-import json
-import os
 
 import av
 import numpy as np
@@ -14,23 +12,16 @@ from PIL import Image
 
 from semantic_restore.bench._videos import write_test_video
 from semantic_restore.colorize.models.colormnet import FILE, load_colormnet
-from semantic_restore.colorize.models.loading import random_state_dict
 from semantic_restore.utils.color import rgb_to_lab
 from semantic_restore.utils.paths import ENV_MODELS_DIR, ModelFileNotFoundError
 from semantic_restore.utils.weights import UnsafeWeightsError
 
-SPEC = os.path.join(os.path.dirname(__file__), "fixtures", "colormnet", "colormnet_spec.json")
 NAME = FILE.filenames[0]
 
 
 @pytest.fixture(scope="module")
-def models_dir(tmp_path_factory):
-    with open(SPEC) as f:
-        meta = json.load(f)
-    fixed = {k: torch.tensor(0) for k, _, d in meta["spec"] if d == "int64"}
-    folder = tmp_path_factory.mktemp("colormnet_models")
-    torch.save(random_state_dict(meta["spec"], 11, fixed=fixed), folder / NAME)
-    return folder
+def models_dir(colormnet_models):
+    return colormnet_models
 
 
 def _image(h, w, seed) -> torch.Tensor:
@@ -90,18 +81,3 @@ def test_cli_colormnet_still_and_video(tmp_path, models_dir, capsys):
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(frames) == 4 and frames[0].shape == (48, 64, 3)
     assert np.abs(frames[0][..., 0].astype(int) - frames[0][..., 2].astype(int)).mean() > 1  # not gray
-
-
-def test_cli_colormnet_refuses_keyframes_it_would_ignore(tmp_path, capsys):
-    """``--keyframes`` would change nothing for ColorMNet (one reference colours the clip): refused, named."""
-    from semantic_restore.cli import main as cli_main
-
-    img = tmp_path / "t.png"
-    Image.fromarray(np.full((16, 16, 3), 128, np.uint8)).save(img)
-    keys = tmp_path / "k.json"
-    keys.write_text(json.dumps({"0": str(img)}))
-    assert cli_main(["colorize", str(img), "-o", str(tmp_path / "o.png"), "--keyframes", str(keys),
-                     "--method", "colormnet"]) != 0
-    err = capsys.readouterr().err
-    assert "--method colormnet" in err and "--keyframes" in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "o.png").exists()

@@ -13,7 +13,6 @@ merged with the ORIGINAL L; at the native size no upsampling happens and the ab 
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
@@ -26,10 +25,11 @@ from ..guided import resize_area
 from .chroma import finish_chroma
 from .colormnet_memory import MemoryConfig, Propagator
 from .colormnet_nets import ColorMNetNet
+from .shot_film import shot_stream
 from .loading import ModelFile, find_weights, load_into, load_official
 
 __all__ = ["FILE", "load_colormnet", "working_size", "normalised_lab", "predict_clip", "colormnet_colorize",
-           "colormnet_stream", "MAX_SHORT_SIDE"]
+           "colormnet_stream", "colormnet_film_stream", "colormnet_encoder", "ColorMNetShots", "MAX_SHORT_SIDE"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,23 +82,37 @@ def predict_clip(frames_lab: torch.Tensor, reference_lab: torch.Tensor, net: Col
             on_frame(t, ab)
 
 
+class _Propagation:
+    """One clip's (one shot's) exemplar and :class:`.colormnet_memory.Propagator`: :meth:`step` takes the
+    next frame's normalised L ``[1, 1|3, h, w]`` and returns its ab ``[1, 2, h, w]`` in LAB units."""
+
+    def __init__(self, reference_lab: torch.Tensor, net: ColorMNetNet, memory: MemoryConfig,
+                 clip_length: int | None, exact_length: bool = True):
+        self.dev = next(net.parameters()).device
+        self.prop = Propagator(net, memory, clip_length=clip_length)
+        ref = reference_lab[0].to(self.dev)
+        self.exemplar = (ref[:1].expand(3, -1, -1), ref[1:3])
+        # ``end`` only spares the last frame's memory update (no output changes); a stream's length
+        # is an estimate, so there it is never set
+        self.last = clip_length - 1 if exact_length and clip_length is not None else None
+        self.t = 0
+
+    def step(self, lab: torch.Tensor) -> torch.Tensor:
+        lll = lab[0, :1].to(self.dev).expand(3, -1, -1)
+        with torch.no_grad():
+            ab = self.prop.step(lll, self.exemplar if self.t == 0 else None, end=self.t == self.last)
+        self.t += 1
+        return (ab[None] * AB_SCALE).float().to(lab.device)
+
+
 def _propagate(frames_lab: Iterable[torch.Tensor], reference_lab: torch.Tensor, net: ColorMNetNet,
                memory: MemoryConfig, clip_length: int | None, interrupt, exact_length: bool = True
                ) -> Iterator[torch.Tensor]:
-    dev = next(net.parameters()).device
-    prop = Propagator(net, memory, clip_length=clip_length)
-    ref = reference_lab[0].to(dev)
-    exemplar = (ref[:1].expand(3, -1, -1), ref[1:3])
-    for t, lab in enumerate(frames_lab):
+    run = _Propagation(reference_lab, net, memory, clip_length, exact_length)
+    for lab in frames_lab:
         if interrupt is not None:
             interrupt()
-        lll = lab[0, :1].to(dev).expand(3, -1, -1)
-        # ``end`` only spares the last frame's memory update (no output changes); a stream's length
-        # is an estimate, so there it is never set
-        end = exact_length and clip_length is not None and t == clip_length - 1
-        with torch.no_grad():
-            ab = prop.step(lll, exemplar if t == 0 else None, end=end)
-        yield (ab[None] * AB_SCALE).float().to(lab.device)
+        yield run.step(lab)
 
 
 def _frame_l(frame: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,49 +121,102 @@ def _frame_l(frame: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, 
     return l_full.float(), resize_area(l_full, size).float()
 
 
+class ColorMNetShots:
+    """ColorMNet as a :class:`.shot_film.ShotMethod`: a reference is resized to the working size (as the
+    official loader resizes it to the frame size); each shot gets a fresh memory with it as exemplar.
+
+    ``encoder`` (for shot cuts and reference scores) is ColorMNet's own DINOv2 ViT-S/14
+    (:func:`colormnet_encoder`), so no second encoder is loaded.
+    """
+
+    def __init__(self, net: ColorMNetNet, *, strength: float = 1.0, max_short_side: int = MAX_SHORT_SIDE,
+                 memory: MemoryConfig = MemoryConfig(), clip_length: int | None = None, exact_length: bool = False,
+                 interrupt: Callable[[], None] | None = None):
+        self.net, self.strength, self.max_short_side, self.memory = net, strength, max_short_side, memory
+        self.clip_length, self.exact_length, self.interrupt = clip_length, exact_length, interrupt
+        self._encoder = None
+        self.current: _Propagation | None = None  # the shot being coloured (its ``prop.memory`` can be inspected)
+
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            self._encoder = colormnet_encoder(self.net)
+        return self._encoder
+
+    def prepare(self, reference: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
+        size = working_size(*frame.shape[-2:], self.max_short_side)
+        ref = reference[:1].float()
+        if tuple(ref.shape[-2:]) != size:
+            ref = F.interpolate(ref, size=size, mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
+        return normalised_lab(ref)
+
+    def start(self, reference_lab: torch.Tensor, frame: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        hw = tuple(frame.shape[-2:])
+        size = working_size(*hw, self.max_short_side)
+        run = self.current = _Propagation(reference_lab, self.net, self.memory, self.clip_length, self.exact_length)
+
+        def colorize(frame: torch.Tensor) -> torch.Tensor:
+            l_full, l_small = _frame_l(frame, size)
+            ab = run.step(l_small / 50 - 1)
+            if size == hw:  # native size: the network's ab as it is, on the original L
+                return lab_to_rgb(merge_l_ab(l_full, clamp_ab_to_gamut(l_full, ab * self.strength))).clamp(0, 1)
+            return finish_chroma(l_full, ab, l_small, strength=self.strength, interrupt=self.interrupt)
+
+        return colorize
+
+
+def colormnet_encoder(net: ColorMNetNet):
+    """ColorMNet's DINOv2 ViT-S/14 backbone as an :class:`encoders.base.Encoder` (shared weights): it
+    embeds frames for shot cuts and scores references (Select Reference) without a second model."""
+    from ...encoders.registry import get_config, get_family
+
+    config = get_config("dinov2_vits14")
+    return get_family(config).wrap(config, net.key_encoder.network2.backbone).eval()
+
+
 def colormnet_stream(frames: Iterable[torch.Tensor], reference: torch.Tensor, net: ColorMNetNet, *,
                      strength: float = 1.0, max_short_side: int = MAX_SHORT_SIDE,
                      memory: MemoryConfig = MemoryConfig(), clip_length: int | None = None,
                      exact_length: bool = False,
                      interrupt: Callable[[], None] | None = None) -> Iterator[torch.Tensor]:
     """Colorize frames ``[1, 3|1, H, W]`` (sRGB or gray in [0, 1], in order, all of one size) one at a
-    time from one colour exemplar; yields ``[1, 3, H, W]`` sRGB with the input's L kept exactly.
+    time from one colour exemplar, as one clip (no shot cuts); yields ``[1, 3, H, W]`` sRGB with the
+    input's L kept exactly.
 
     The reference ``[1, 3, Hr, Wr]`` is resized to the working size (as the official loader resizes
     it to the frame size). ``clip_length`` (if known) lets the long-term memory count usage as the
     official script does for long clips; ``exact_length`` says it is exact (a batch), not an
-    estimate (a video's header).
+    estimate (a video's header). Films with cuts: :func:`colormnet_film_stream`.
     """
     check_tensor(reference, "reference", ndim=4)
     if reference.shape[1] != 3:
         raise input_error("reference", "a colour image [1, 3, H, W]", f"{reference.shape[1]} channels")
-    frames = iter(frames)
-    first = next(frames, None)
-    if first is None:
-        return
-    check_tensor(first, "image", ndim=4)
-    hw = tuple(first.shape[-2:])
-    size = working_size(*hw, max_short_side)
-    ref = reference[:1].float()
-    if tuple(ref.shape[-2:]) != size:
-        ref = F.interpolate(ref, size=size, mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
-    current: list[tuple[torch.Tensor, torch.Tensor]] = []
+    method = ColorMNetShots(net, strength=strength, max_short_side=max_short_side, memory=memory,
+                            clip_length=clip_length, exact_length=exact_length, interrupt=interrupt)
+    return shot_stream(frames, reference[:1], method, detect_shots=False, interrupt=interrupt)
 
-    def labs() -> Iterator[torch.Tensor]:
-        for frame in itertools.chain([first], frames):
-            check_tensor(frame, "image", ndim=4)
-            if tuple(frame.shape[-2:]) != hw:
-                raise input_error("image", f"frames of one size {hw}", f"a frame of {tuple(frame.shape[-2:])}",
-                                  "Resize the frames to one size first.")
-            current[:] = [_frame_l(frame, size)]
-            yield current[0][1] / 50 - 1
 
-    for ab in _propagate(labs(), normalised_lab(ref), net, memory, clip_length, interrupt, exact_length):
-        l_full, l_small = current[0]
-        if size == hw:  # native size: the network's ab as it is, on the original L
-            yield lab_to_rgb(merge_l_ab(l_full, clamp_ab_to_gamut(l_full, ab * strength))).clamp(0, 1)
-        else:
-            yield finish_chroma(l_full, ab, l_small, strength=strength, interrupt=interrupt)
+def colormnet_film_stream(frames: Iterable[torch.Tensor], references: torch.Tensor | Sequence[torch.Tensor],
+                          net: ColorMNetNet, *, keyframes: dict[int, Sequence[torch.Tensor]] | None = None,
+                          strength: float = 1.0, max_short_side: int = MAX_SHORT_SIDE,
+                          memory: MemoryConfig = MemoryConfig(), detect_shots: bool = True,
+                          shots: Sequence[int] | None = None, cuts: list[int] | None = None,
+                          interrupt: Callable[[], None] | None = None) -> Iterator[torch.Tensor]:
+    """A film through ColorMNet (:func:`.shot_film.shot_stream`): the memory starts afresh at every
+    shot cut (detected on the fly on ColorMNet's DINOv2, or ``shots``) and keyframe; each shot's
+    exemplar is the reference that suits its first frame best, or the keyframe image in force.
+
+    Each shot is exactly :func:`colormnet_stream` of its frames from its exemplar. The length of a
+    shot is not known while it streams, so the long-term memory always counts usage (the official
+    script counts it for clips long enough to fill that memory; for shorter ones the count is never
+    read, so outputs are the same). Memory is bounded by :class:`.colormnet_memory.MemoryConfig`
+    (working memory ``max_mid_term_frames`` frames, long-term ``max_long_term_elements``), whatever the
+    film's length.
+    """
+    method = ColorMNetShots(net, strength=strength, max_short_side=max_short_side, memory=memory,
+                            interrupt=interrupt)
+    return shot_stream(frames, references, method, keyframes=keyframes, detect_shots=detect_shots, shots=shots,
+                       cuts=cuts, interrupt=interrupt)
 
 
 def colormnet_colorize(frames: torch.Tensor, reference: torch.Tensor, net: ColorMNetNet, *,

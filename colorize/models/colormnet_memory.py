@@ -191,8 +191,10 @@ class Propagator:
         self.cfg = config
         if config.min_mid_term_frames < 2 or config.max_mid_term_frames <= config.min_mid_term_frames:
             raise ValueError("ColorMNet memory: need 2 <= min_mid_term_frames < max_mid_term_frames")
-        # test.py counts long-term usage only for clips long enough to fill the long-term memory
-        count_long = clip_length is not None and (
+        # test.py counts long-term usage only for clips long enough to fill the long-term memory; for
+        # shorter clips the count is never read (the long-term memory never fills), so a clip of
+        # unknown length (a stream, a shot) counts it: same outputs, and a long one keeps its most used
+        count_long = clip_length is None or (
             clip_length / (config.max_mid_term_frames - config.min_mid_term_frames) * config.num_prototypes
             >= config.max_long_term_elements)
         self.memory = _Memory(config, count_long)

@@ -55,6 +55,16 @@ def icolorit_hints(target: torch.Tensor, hints: Hints, *, search_dirs: Sequence[
     return icolorit_colorize(target, hints, model, progress=progress, interrupt=interrupt)
 
 
+def _collect(target: torch.Tensor, stream, progress: Callable[[int], None] | None) -> torch.Tensor:
+    """The frames of ``stream`` (one per frame of the batch ``target``) as one ``[T, 3, H, W]`` batch."""
+    out = torch.empty(target.shape[0], 3, *target.shape[-2:], device=target.device)
+    for t, rgb in enumerate(stream):
+        out[t:t + 1] = rgb.to(target.device)
+        if progress is not None:
+            progress(1)
+    return out
+
+
 def deep_exemplar_clip(target: torch.Tensor, references: torch.Tensor, *, strength: float = 1.0, area: int | None = None,
                        shots: Sequence[int] | None = None, search_dirs: Sequence[str] | None = None,
                        device: torch.device | str = "cpu", progress: Callable[[int], None] | None = None,
@@ -67,26 +77,22 @@ def deep_exemplar_clip(target: torch.Tensor, references: torch.Tensor, *, streng
     from .deep_exemplar_film import deep_exemplar_stream
 
     model = load_deep_exemplar(search_dirs=search_dirs, device=device)
-    out = torch.empty(target.shape[0], 3, *target.shape[-2:], device=target.device)
-    stream = deep_exemplar_stream(target.split(1), references, model, strength=strength, area=area,
-                                  detect_shots=False, shots=list(shots or ()), interrupt=interrupt)
-    for t, rgb in enumerate(stream):
-        out[t:t + 1] = rgb
-        if progress is not None:
-            progress(1)
-    return out
+    return _collect(target, deep_exemplar_stream(target.split(1), references, model, strength=strength, area=area,
+                                                 detect_shots=False, shots=list(shots or ()), interrupt=interrupt),
+                    progress)
 
 
 def colormnet_clip(target: torch.Tensor, references: torch.Tensor, *, strength: float = 1.0,
-                   search_dirs: Sequence[str] | None = None, device: torch.device | str = "cpu",
-                   progress: Callable[[int], None] | None = None,
+                   shots: Sequence[int] | None = None, search_dirs: Sequence[str] | None = None,
+                   device: torch.device | str = "cpu", progress: Callable[[int], None] | None = None,
                    interrupt: Callable[[], None] | None = None) -> torch.Tensor:
-    """:func:`.colormnet.colormnet_colorize` of the batch ``target`` (a clip, in order) from the first
-    reference, with the official ColorMNet checkpoint found in ``search_dirs``."""
-    from .colormnet import colormnet_colorize, load_colormnet
+    """ColorMNet on the batch ``target`` (a clip, in order) with the official checkpoint found in
+    ``search_dirs``: :func:`.colormnet.colormnet_film_stream` with the cuts ``shots`` (the memory
+    restarts at each; no detection), each shot coloured from the reference that suits its first
+    frame best (scored on ColorMNet's DINOv2)."""
+    from .colormnet import colormnet_film_stream, load_colormnet
 
-    if references.shape[0] > 1:
-        logger.warning("colormnet uses one reference; using the first of %d", references.shape[0])
     net = load_colormnet(search_dirs=search_dirs, device=device)
-    return colormnet_colorize(target.to(device), references[:1].to(device), net, strength=strength,
-                              progress=progress, interrupt=interrupt).to(target.device)
+    stream = colormnet_film_stream(target.to(device).split(1), references.to(device), net, strength=strength,
+                                   detect_shots=False, shots=list(shots or ()), interrupt=interrupt)
+    return _collect(target, stream, progress)
