@@ -191,3 +191,45 @@ def test_dense_features_cell_sees_its_own_patch():
             assert 0 < int(rows.min()) and int(rows.max()) < size - 1  # support not clipped by the image
             centre = (int(rows.min()) + int(rows.max())) / 2
             assert abs(centre - (8 * i + 3.5)) <= 1.0, (names, axis, centre)
+
+
+def test_cycle_agreement_is_a_gaussian_of_the_round_trip_distance():
+    h, w = 3, 4
+    fwd = torch.tensor([5] * (h * w))  # every query's best key is key 5 ...
+    bwd = torch.full((h * w,), 6)  # ... whose best query is cell (1, 2)
+    dist2 = torch.tensor([float((1 - i // w) ** 2 + (2 - i % w) ** 2) for i in range(h * w)])
+    for sigma in (1.5, 0.8):
+        torch.testing.assert_close(cycle_agreement(fwd, bwd, (h, w), sigma=sigma), torch.exp(-dist2 / (2 * sigma**2)))
+
+
+def test_grid_to_pixels_puts_cell_values_on_cell_centres():
+    x = torch.tensor([[[[0.0, 4.0]]]])  # two cells of 2 px: centres at pixels 0.5 and 2.5
+    torch.testing.assert_close(grid_to_pixels(x, 2, (2, 4)), torch.tensor([[0.0, 1.0, 3.0, 4.0]] * 2)[None, None])
+    torch.testing.assert_close(grid_to_pixels(x, 2, (1, 3)), torch.tensor([[[[0.0, 1.0, 3.0]]]]))
+
+
+def test_default_layers_fall_back_to_the_first_layer_then_refuse():
+    assert default_match_layers(_Config(strides={"a": 4, "b": 32}, default_dense_layer=None)) == ["a"]
+    with pytest.raises(SemRestoreInputError) as err:
+        default_match_layers(_Config(strides={}, default_dense_layer=None))
+    assert str(err.value).startswith("encoder: expected an encoder whose config names its dense layers (strides or "
+                                     "default_dense_layer), got config _Config(")
+    assert str(err.value).endswith(". Use an encoder from semantic_restore.encoders.create_encoder.")
+
+
+def test_attend_messages_bounds_and_dtypes():
+    with pytest.raises(SemRestoreInputError) as err:
+        attend(torch.randn(3, 4), torch.randn(0, 4), torch.randn(0, 2))
+    assert str(err.value) == "keys: expected at least one reference feature, got none."
+    with pytest.raises(SemRestoreInputError) as err:
+        attend(torch.randn(3, 4), torch.randn(2, 4), torch.randn(2, 2), temperature=10.5)
+    assert str(err.value) == "temperature: expected a value in [0.0001, 10.0], got 10.5. Try 0.01-0.1."
+    attend(torch.randn(3, 4), torch.randn(2, 4), torch.randn(2, 2), temperature=10.0)  # the bound itself is allowed
+    g = torch.Generator().manual_seed(4)
+    q = F.normalize(torch.randn(6, 5, generator=g, dtype=torch.float64), dim=1)
+    k = F.normalize(torch.randn(7, 5, generator=g, dtype=torch.float64), dim=1)
+    out, best, idx = attend(q, k, torch.randn(7, 3, generator=g, dtype=torch.float64), 0.3)
+    assert out.dtype == best.dtype == torch.float64 and idx.dtype == torch.long
+    torch.testing.assert_close(best, (q @ k.T).max(1).values, atol=1e-12, rtol=0)
+    back = backward_best(k, q)
+    assert back.dtype == torch.long and torch.equal(back, (k @ q.T).argmax(1))

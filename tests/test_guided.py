@@ -111,3 +111,117 @@ def test_bad_inputs_are_clear():
         guided_filter(guide, torch.rand(1, 2, 8, 8), 1, 1.0, weight=-torch.ones(1, 1, 8, 8))
     with pytest.raises(SemRestoreInputError):
         fast_guided_upsample(guide, torch.full((1, 2, 4, 4), float("nan")), 1, 1.0)
+
+
+def _jbu_reference(guide, src, cells, sigma, weight, cell_size, radius):
+    """Kopf et al. joint bilateral upsampling written pixel by pixel from its definition (NumPy, float64).
+
+    Cell ``i`` is centred on output pixel ``(i + 0.5) * cell - 0.5``; the ``(2 radius)^2`` cells around a
+    pixel get a tent weight ``max(0, 1 - |distance in cells| / radius)`` per axis, cells outside the
+    grid repeat the border cell; where the range-weighted sum vanishes the plain tent average is used.
+    """
+    import numpy as np
+
+    g, v, gc = guide.double().numpy(), src.double().numpy(), cells.double().numpy()
+    wc = np.ones_like(gc) if weight is None else weight.double().numpy()
+    B, C, h, w = v.shape
+    H, W = g.shape[-2:]
+    cy, cx = cell_size
+    out = np.zeros((B, C, H, W))
+    for b in range(B):
+        gb = g[min(b, g.shape[0] - 1), 0]
+        for y in range(H):
+            for x in range(W):
+                py, px = (y + 0.5) / cy - 0.5, (x + 0.5) / cx - 0.5
+                num, den, num_s, den_s = np.zeros(C), 0.0, np.zeros(C), 0.0
+                for iy in range(int(np.floor(py)) - radius + 1, int(np.floor(py)) + radius + 1):
+                    for ix in range(int(np.floor(px)) - radius + 1, int(np.floor(px)) + radius + 1):
+                        s = max(0.0, 1 - abs(py - iy) / radius) * max(0.0, 1 - abs(px - ix) / radius)
+                        jy, jx = min(max(iy, 0), h - 1), min(max(ix, 0), w - 1)
+                        r = np.exp(-(gb[y, x] - gc[min(b, gc.shape[0] - 1), 0, jy, jx]) ** 2 / (2 * sigma ** 2))
+                        wgt = wc[min(b, wc.shape[0] - 1), 0, jy, jx]
+                        num += s * r * wgt * v[b, :, jy, jx]
+                        den += s * r * wgt
+                        num_s += s * wgt * v[b, :, jy, jx]
+                        den_s += s * wgt
+                out[b, :, y, x] = num / den if den > 1e-6 * den_s else num_s / den_s
+    return torch.from_numpy(out)
+
+
+@pytest.mark.parametrize("radius, cell_size, sigma", [(1, None, 7.0), (2, (3.0, 2.5), 12.0), (1, (2.0, 4.0), 0.2)])
+def test_joint_bilateral_upsample_matches_its_definition(radius, cell_size, sigma):
+    gen = torch.Generator().manual_seed(5)
+    H, W, h, w = 11, 13, 4, 5
+    guide = torch.rand(1, 1, H, W, generator=gen) * 100
+    guide[..., 0, 0] = 1e4  # far from every cell: falls back to the tent average
+    src = torch.randn(2, 3, h, w, generator=gen, dtype=torch.float64) * 30
+    cells = torch.rand(2, 1, h, w, generator=gen) * 100
+    weight = torch.rand(1, 1, h, w, generator=gen) + 0.05
+    size = cell_size if cell_size is not None else (H / h, W / w)
+    ref = _jbu_reference(guide, src, cells, sigma, weight, size, radius)
+    out = joint_bilateral_upsample(guide, src, cells, sigma, weight=weight, cell_size=cell_size, radius=radius,
+                                   chunk_pixels=2 * W)
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out, ref, atol=1e-9, rtol=1e-9)
+    # The same rows handed out chunk by chunk, and written into a given tensor.
+    chunks = []
+    assert joint_bilateral_upsample(guide, src, cells, sigma, weight=weight, cell_size=cell_size, radius=radius,
+                                    chunk_pixels=3 * W, on_chunk=lambda r0, r1, q: chunks.append((r0, r1, q))) is None
+    bounds = [c[:2] for c in chunks]  # consecutive row ranges covering the image, each within the budget
+    assert bounds[0][0] == 0 and bounds[-1][1] == H and len(bounds) > 1
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:])) and all(r1 - r0 <= 3 for r0, r1 in bounds)
+    torch.testing.assert_close(torch.cat([c[2] for c in chunks], 2), ref, atol=1e-9, rtol=1e-9)
+    given = torch.zeros(2, 3, H, W, dtype=torch.float64)
+    assert joint_bilateral_upsample(guide, src, cells, sigma, weight=weight, cell_size=cell_size, radius=radius,
+                                    out=given) is given
+    torch.testing.assert_close(given, ref, atol=1e-9, rtol=1e-9)
+
+
+def test_joint_bilateral_upsample_without_weights_float32():
+    gen = torch.Generator().manual_seed(6)
+    guide = torch.rand(2, 1, 9, 10, generator=gen) * 100
+    src = torch.randn(2, 2, 3, 4, generator=gen)
+    cells = torch.rand(1, 1, 3, 4, generator=gen) * 100
+    out = joint_bilateral_upsample(guide, src, cells, 9.0)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out.double(), _jbu_reference(guide, src, cells, 9.0, None, (3.0, 2.5), 1),
+                               atol=1e-4, rtol=1e-4)
+
+
+_G, _S, _C = torch.rand(1, 1, 8, 8), torch.rand(1, 2, 4, 4), torch.rand(1, 1, 4, 4)
+
+
+@pytest.mark.parametrize("args, kwargs, name, expected, got", [
+    ((_G[0], _S, _C, 5.0), {}, "guide", "a tensor with 4 dimensions", "tensor of shape (1, 8, 8)"),
+    ((_G.expand(1, 2, 8, 8), _S, _C, 5.0), {}, "guide", "1 channels in dimension 1", "2 channels"),
+    ((_G, _S[0], _C, 5.0), {}, "src", "a tensor with 4 dimensions", "tensor of shape (2, 4, 4)"),
+    ((_G, _S, _C[0], 5.0), {}, "guide_cells", "a tensor with 4 dimensions", "tensor of shape (1, 4, 4)"),
+    ((_G, _S, _C.expand(1, 2, 4, 4), 5.0), {}, "guide_cells", "1 channels in dimension 1", "2 channels"),
+    ((_G, _S, torch.rand(1, 1, 4, 5), 5.0), {}, "guide_cells", "a [B, 1, 4, 4] map (one value per cell of src)",
+     "(1, 1, 4, 5)"),
+    ((_G, _S.clone().fill_(float("nan")), _C, 5.0), {}, "src", "only finite values", "32 NaN or infinite values"),
+    ((_G, _S, _C, 0.0), {}, "sigma", "a value in [1e-06, 1000000.0]", "0.0"),
+    ((_G, _S, _C, 5.0), {"radius": 0}, "radius", "an integer >= 1", "0"),
+    ((_G, _S, _C, 5.0), {"radius": 1.5}, "radius", "an integer >= 1", "1.5"),
+    ((_G, _S, _C, 5.0), {"radius": True}, "radius", "an integer >= 1", "True"),
+    ((_G, _S, _C, 5.0), {"weight": torch.rand(1, 1, 4)}, "weight", "a tensor with 4 dimensions", "tensor of shape"),
+    ((_G, _S, _C, 5.0), {"weight": torch.rand(1, 2, 4, 4)}, "weight", "1 channels in dimension 1", "2 channels"),
+    ((_G, _S, _C, 5.0), {"weight": torch.rand(1, 1, 5, 4)}, "weight", "a [B, 1, 4, 4] map (one value per cell of src)",
+     "(1, 1, 5, 4)"),
+])
+def test_joint_bilateral_upsample_refuses_bad_inputs(args, kwargs, name, expected, got):
+    with pytest.raises(SemRestoreInputError) as err:
+        joint_bilateral_upsample(*args, **kwargs)
+    msg = str(err.value)
+    assert msg.startswith(f"{name}: expected {expected}") and f"got {got}" in msg, msg
+
+
+def test_joint_bilateral_upsample_half_precision_works_in_float32():
+    gen = torch.Generator().manual_seed(8)
+    guide = torch.rand(1, 1, 12, 12, generator=gen) * 100
+    src = (torch.randn(1, 2, 3, 3, generator=gen) * 40).to(torch.bfloat16)
+    cells = torch.rand(1, 1, 3, 3, generator=gen) * 100
+    out = joint_bilateral_upsample(guide, src, cells, 6.0)
+    assert out.dtype == torch.bfloat16
+    ref = _jbu_reference(guide, src.float(), cells, 6.0, None, (4.0, 4.0), 1)
+    assert torch.equal(out, ref.to(torch.float32).to(torch.bfloat16))  # computed in float32, rounded once

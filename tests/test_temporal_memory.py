@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
+import torch.nn.functional as F
 
 from semantic_restore.colorize.correspond import FeatureGrid
 from semantic_restore.colorize.temporal import FrameMemory, _chroma_gradient, apply_memory
@@ -21,7 +25,9 @@ def test_chroma_gradient_of_a_ramp():
     ab = torch.stack([3.0 * x.expand(8, 10), torch.zeros(8, 10)])[None]  # a: slope 3 per pixel along x
     assert torch.allclose(_chroma_gradient(ab)[0, 0, :, 1:-1], torch.full((8, 8), 3.0))
     ab = torch.stack([torch.zeros(8, 10), -2.0 * torch.arange(8, dtype=torch.float32)[:, None].expand(8, 10)])[None]
-    assert torch.allclose(_chroma_gradient(ab)[0, 0, 1:-1, :], torch.full((6, 10), 2.0))
+    assert torch.allclose(_chroma_gradient(ab)[0, 0], torch.full((8, 10), 2.0))  # borders too (replicated)
+    ab = torch.stack([3.0 * x.expand(8, 10), torch.zeros(8, 10)])[None]
+    assert torch.allclose(_chroma_gradient(ab)[0, 0], torch.full((8, 10), 3.0))
 
 
 def test_memory_steadies_flat_colour_and_leaves_edges_to_the_frame():
@@ -38,3 +44,116 @@ def test_memory_steadies_flat_colour_and_leaves_edges_to_the_frame():
     assert torch.all(conf_out >= conf)
     unchanged, same_conf = apply_memory(grid, ab_now, conf, memory, 0.0)
     assert unchanged is ab_now and same_conf is conf  # temporal_weight 0: frames independent
+
+
+def _one_hot_grid(cells: list[torch.Tensor]) -> torch.Tensor:
+    """``[1, C, 4, 6]`` features from 24 cell vectors (row-major)."""
+    return torch.stack(cells, 1).reshape(-1, 4, 6)[None]
+
+
+def _expected_mix(ab_now, conf, ab_prev, conf_prev, w, agreement, steady):
+    """The blend of the module's definition: carried = w x same x agreement x steady x conf_prev,
+    memory weight = 4 x carried / (1 - min(w, 0.9)), conf = max(conf, carried)."""
+    carried = w * agreement * steady * conf_prev
+    w_mem = carried * 4.0 / (1 - min(w, 0.9))
+    return (conf * ab_now + w_mem * ab_prev) / (conf + w_mem), torch.maximum(conf, torch.as_tensor(carried))
+
+
+@pytest.mark.parametrize("cosine, same", [(1.0, 1.0), (0.8, 0.5)])  # same point: ramp 0.70 -> 0, 0.90 -> 1
+def test_memory_blend_follows_its_definition_on_a_still_scene(cosine, same):
+    eye = torch.eye(64)
+    keys = _one_hot_grid([eye[i] for i in range(24)])  # 24 distinct cells
+    # Each cell still matches itself best, with the given cosine (the rest of it is new).
+    feats = _one_hot_grid([cosine * eye[i] + math.sqrt(1 - cosine**2) * eye[32 + i] for i in range(24)])
+    grid = FeatureGrid(feats, 4, (16, 24))
+    ab_prev = torch.tensor([10.0, -20.0])[None, :, None, None].expand(1, 2, 16, 24)
+    ab_now = torch.tensor([16.0, -28.0])[None, :, None, None].expand(1, 2, 16, 24)  # 10 ab units away
+    conf = torch.linspace(0.05, 0.95, 16 * 24).reshape(1, 1, 16, 24)
+    memory = FrameMemory(keys[0].flatten(1).T, ab_prev, torch.full((1, 1, 16, 24), 0.6))
+    agreement = math.exp(-100 / (2 * 20.0 ** 2))
+    for w in (0.3, 0.95):  # 0.95: the memory's gain is capped at w = 0.9
+        mixed, conf_out = apply_memory(grid, ab_now, conf, memory, w)
+        want, want_conf = _expected_mix(ab_now, conf, ab_prev, 0.6 * same, w, agreement, 1.0)
+        torch.testing.assert_close(mixed, want, atol=1e-4, rtol=1e-5)
+        torch.testing.assert_close(conf_out, want_conf.expand_as(conf), atol=1e-6, rtol=1e-6)
+
+
+def test_new_content_takes_nothing_from_memory():
+    eye = torch.eye(64)
+    grid = FeatureGrid(_one_hot_grid([eye[32 + i] for i in range(24)]), 4, (16, 24))
+    memory = FrameMemory(_one_hot_grid([eye[i] for i in range(24)])[0].flatten(1).T,
+                         torch.full((1, 2, 16, 24), 50.0), torch.ones(1, 1, 16, 24))
+    ab_now, conf = torch.randn(1, 2, 16, 24, generator=torch.Generator().manual_seed(1)), torch.full((1, 1, 16, 24), 0.4)
+    mixed, conf_out = apply_memory(grid, ab_now, conf, memory, 0.8)
+    torch.testing.assert_close(mixed, ab_now, atol=1e-6, rtol=1e-6)  # (conf ab + 0) / conf, up to rounding
+    assert torch.equal(conf_out, conf)
+    empty = FrameMemory(torch.zeros(0, 64), memory.ab, memory.conf)  # a previous frame without cells
+    same_ab, same_conf = apply_memory(grid, ab_now, conf, empty, 0.8)
+    assert same_ab is ab_now and same_conf is conf
+
+
+@pytest.mark.parametrize("axis", ["x", "y"])
+@pytest.mark.parametrize("t, shift", [(0.0, 4.0), (0.4, 4.5)])
+def test_memory_follows_a_pan_to_the_sub_cell(t, shift, axis):
+    """Every cell moved one cell (4 px) left (or up); with ``t`` the query also leans towards the next cell,
+    and the parabola through similarities (0, 1, t) / |q| puts the match 0.5 t / (2 - t) cells further."""
+    eye = torch.eye(64)
+    step = 1 if axis == "x" else 6
+    cells = []
+    for r in range(4):
+        for c in range(6):
+            j = r * 6 + c + step  # the memory cell this query cell shows; the last column / row is new content
+            moved = c < 5 if axis == "x" else r < 3
+            cells.append(F.normalize(eye[j] + t * eye[j + step], dim=0) if moved else eye[40 + r * 6 + c])
+    grid = FeatureGrid(_one_hot_grid(cells), 4, (16, 24))
+    x = torch.arange(24, dtype=torch.float32).expand(16, 24)
+    y = torch.arange(16, dtype=torch.float32)[:, None].expand(16, 24)
+    ab_prev = torch.stack([2.0 * x + 1.5 * y, -x])[None]  # gradients (2, 1.5) and (-1, 0) per pixel
+    memory = FrameMemory(torch.eye(64)[:24], ab_prev, torch.full((1, 1, 16, 24), 0.7))
+    ab_now = torch.stack([2.0 * x + 1.5 * y + 3.0, -x])[None]
+    conf = torch.full((1, 1, 16, 24), 0.5)
+    calls = []
+    mixed, conf_out = apply_memory(grid, ab_now, conf, memory, 0.6, interrupt=lambda: calls.append(1))
+    assert calls  # the motion search checks for a cancel
+    sx, sy = (shift, 0.0) if axis == "x" else (0.0, shift)
+    carried = torch.stack([2.0 * (x + sx) + 1.5 * (y + sy), -(x + sx)])[None]  # the memory seen shift px on
+    agreement = torch.exp(-((carried - ab_now) ** 2).sum(1, keepdim=True) / (2 * 20.0 ** 2))
+    steady = math.exp(-(math.sqrt(4 + 2.25 + 1) * 0.5) ** 2 / (2 * 2.0 ** 2))
+    want, want_conf = _expected_mix(ab_now, conf, carried, 0.7, 0.6, agreement, steady)
+    # Pixels whose cells all moved (columns of cells 0..3, rows of cells 0..1); the rest blend with new content.
+    keep = (..., slice(None), slice(0, 14)) if axis == "x" else (..., slice(0, 6), slice(None))
+    torch.testing.assert_close(mixed[keep], want[keep], atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(conf_out[keep], want_conf[keep], atol=1e-6, rtol=1e-6)
+
+
+def test_subcell_is_the_vertex_of_the_parabola_through_three_similarities():
+    """Each query's similarity to its best cell and to the 4 neighbours is set by hand (one-hot keys); the
+    offset per axis is the vertex ``0.5 (s- - s+) / (s- - 2 s0 + s+)`` of the parabola, 0 on the border."""
+    from semantic_restore.colorize.temporal import _subcell
+
+    h, w = 4, 5
+    m = h * w
+    keys = torch.eye(m + 1)[:m]  # one spare dimension: queries are not unit vectors
+    g = torch.Generator().manual_seed(11)
+    s0 = 0.5 + 0.5 * torch.rand(m, generator=g)
+    q = torch.zeros(m, m + 1)
+    near = {}
+    for i in range(m):
+        q[i, i] = s0[i]
+        for step in (-w, -1, 1, w):
+            if 0 <= i + step < m:  # every existing key gets a similarity below s0, borders included
+                near[i, step] = float(s0[i] * torch.rand((), generator=g))
+                q[i, i + step] = near[i, step]
+    idx = torch.arange(m)
+    y, x = _subcell(q, keys, s0.clone(), idx, (h, w))
+
+    def vertex(i, step, inner):
+        lo, hi = near.get((i, -step), 0.0), near.get((i, step), 0.0)
+        curv = lo - 2 * float(s0[i]) + hi
+        return 0.5 * (lo - hi) / curv if inner else 0.0
+
+    want_y = torch.tensor([i // w + vertex(i, w, 0 < i // w < h - 1) for i in range(m)])
+    want_x = torch.tensor([i % w + vertex(i, 1, 0 < i % w < w - 1) for i in range(m)])
+    torch.testing.assert_close(y, want_y, atol=1e-5, rtol=0)
+    torch.testing.assert_close(x, want_x, atol=1e-5, rtol=0)
+    assert float((want_x - torch.arange(m) % w).abs().max()) > 0.05  # the offsets are not all ~0
