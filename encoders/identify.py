@@ -18,10 +18,11 @@ _PREFIXES = ("module.", "model.", "backbone.", "dinov2.", "clip.", "state_dict."
 
 
 def _strip(shapes: Mapping[str, tuple]) -> dict[str, tuple]:
-    for p in _PREFIXES:
-        if shapes and all(k.startswith(p) for k in shapes):
-            shapes = {k[len(p):]: v for k, v in shapes.items()}
-    return dict(shapes)
+    """Drop wrapper prefixes shared by every key, in any order and nesting (``state_dict.module.``)."""
+    shapes = dict(shapes)
+    while shapes and (p := next((p for p in _PREFIXES if all(k.startswith(p) for k in shapes)), None)):
+        shapes = {k[len(p):]: v for k, v in shapes.items()}
+    return shapes
 
 
 def _count(shapes: Mapping[str, tuple], pattern: str) -> int:

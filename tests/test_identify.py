@@ -110,7 +110,8 @@ def test_identify_every_family(shapes, label):
 
 
 @pytest.mark.parametrize("prefix", ["module.", "model.", "backbone.", "dinov2.", "clip.", "state_dict.",
-                                    "module.backbone.", "model.clip."])
+                                    "module.backbone.", "model.clip.", "state_dict.module.", "backbone.model.",
+                                    "state_dict.model.backbone."])
 def test_prefixes_on_every_key_are_stripped(prefix):
     shapes = {prefix + k: v for k, v in _resnet([3, 4, 6, 3]).items()}
     assert identify_state_dict(shapes) == "ResNet50"
