@@ -47,6 +47,17 @@ def _max(a, b) -> float:
     return (a - b).abs().max().item()
 
 
+# Float32 outputs of deep random-weight networks differ across CPU kinds (other kernels, other
+# summation orders): the fixture's own float32 ColorNet output is 0.015 from a float64 run of the
+# same weights (outputs up to 125), its correspondence output 0.0017 (up to 30). Outputs are
+# therefore compared relative to their scale; a wrong layer or weight moves them by whole units.
+PARITY_REL = 5e-4
+
+
+def _close(a, ref) -> bool:
+    return _max(a, ref) <= PARITY_REL * max(1.0, ref.abs().max().item())
+
+
 def test_vgg_forward_matches_official(fx):
     _, data, _, model, x = fx
     feats = model.features(x["vgg_rgb"])
@@ -63,14 +74,14 @@ def test_correspondence_forward_matches_official(fx):
          (x[k] for k in ("a22", "a32", "a42", "a52", "b22", "b32", "b42", "b52"))]
     with torch.no_grad():
         y, sim = model.nonlocal_net(lab, n[:4], n[4:], temperature=0.01)
-    assert _max(y, data["warp_y"]) <= 1e-4 and _max(sim, data["warp_sim"]) <= 1e-4
+    assert _close(y, data["warp_y"]) and _close(sim, data["warp_sim"])
 
 
 def test_colornet_forward_matches_official(fx):
     _, data, _, model, x = fx
     with torch.no_grad():
         ab = model.colornet(x["color_in"] * 100 - 50)
-    assert _max(ab, data["color_ab"]) <= 1e-4
+    assert _close(ab, data["color_ab"])
 
 
 def _clip(data, dtype=torch.float32):
