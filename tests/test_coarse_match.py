@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from semantic_restore.colorize.coarse_match import attend_coarse_to_fine, cell_pyramid, stack_pyramids
+from semantic_restore.colorize.coarse_match import CellPyramid, attend_coarse_to_fine, cell_pyramid, stack_pyramids
 from semantic_restore.utils.checks import SemRestoreInputError
 
 
@@ -99,3 +99,72 @@ def test_empty_keys_and_bad_temperature_are_refused():
         stack_pyramids([])
     with pytest.raises(SemRestoreInputError, match="temperature"):
         attend_coarse_to_fine(q, q, torch.zeros(4, 2), 0.0)
+
+
+def _full_attention_case(dtype: torch.dtype = torch.float32):
+    """A 7x9 query grid over two key grids (5x6 and 3x5: 15 key parents), with values and a bias."""
+    q = _grid(8, 7, 9, 1).to(dtype)
+    keys = [_grid(8, 5, 6, 2).to(dtype), _grid(8, 3, 5, 3).to(dtype)]
+    g = torch.Generator().manual_seed(4)
+    values = torch.randn(30 + 15, 3, generator=g).to(dtype)
+    bias = torch.randn(30 + 15, generator=g).to(dtype)
+    sim = _flat(q) @ torch.cat([_flat(k) for k in keys]).T
+    return cell_pyramid(q), stack_pyramids([cell_pyramid(k) for k in keys]), values, bias, sim
+
+
+@pytest.mark.parametrize("budget", [600, 1000, 1400, 1970])
+def test_chunks_follow_the_memory_budget_and_give_the_same_result(monkeypatch, budget):
+    # A chunk of n query parents gathers n * 4k * C candidate features and n * P coarse similarities
+    # (k key parents kept of P, C channels); it holds as many query parents as fit in the budget,
+    # at least one. 20 query parents, k = P = 15, C = 8: 495 elements per query parent.
+    from semantic_restore.colorize import coarse_match
+
+    monkeypatch.setattr(coarse_match, "_CHUNK_ELEMENTS", budget)
+    qp, kp, values, bias, sim = _full_attention_case()
+    per_parent = 4 * 15 * 8 + 15
+    rows = 1
+    while (rows + 1) * per_parent <= budget:
+        rows += 1
+    calls = []
+    out, best, idx, back = attend_coarse_to_fine(qp, kp, values, 0.05, key_bias=bias, top_k=15,
+                                                 interrupt=lambda: calls.append(1))
+    assert len(calls) == -(-20 // rows)
+    torch.testing.assert_close(out, torch.softmax(sim / 0.05 + bias, 1) @ values)
+    torch.testing.assert_close(best, sim.max(1).values)
+    assert torch.equal(idx, sim.argmax(1))
+    assert torch.equal(back, sim.argmax(0))
+
+
+def test_float64_features_and_values_stay_float64():
+    qp, kp, values, bias, sim = _full_attention_case(torch.float64)
+    out, best, idx, back = attend_coarse_to_fine(qp, kp, values, 0.05, key_bias=bias, top_k=15)
+    assert (out.dtype, best.dtype, idx.dtype, back.dtype) == (torch.float64, torch.float64, torch.long, torch.long)
+    torch.testing.assert_close(out, torch.softmax(sim / 0.05 + bias, 1) @ values, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(best, sim.max(1).values, rtol=1e-12, atol=1e-12)
+    assert torch.equal(idx, sim.argmax(1)) and torch.equal(back, sim.argmax(0))
+
+
+def test_a_single_key_cell_is_every_query_cell_s_match():
+    q, k = _grid(4, 3, 3, 9), _grid(4, 1, 1, 10)
+    values = torch.tensor([[0.25, -2.0]])
+    out, best, idx, back = attend_coarse_to_fine(cell_pyramid(q), cell_pyramid(k), values, 10.0)
+    sim = _flat(q) @ _flat(k).T  # [9, 1]
+    torch.testing.assert_close(out, values.expand(9, 2))
+    torch.testing.assert_close(best, sim[:, 0])
+    assert idx.tolist() == [0] * 9 and back.tolist() == [int(sim[:, 0].argmax())]
+
+
+def test_refusals_name_the_input_and_say_what_to_do():
+    q = cell_pyramid(_grid(4, 2, 2, 8))
+    empty = CellPyramid(torch.zeros(0, 4, 4), torch.zeros(0, 4), torch.zeros(0, 4, dtype=torch.long), 0)
+    cases = [
+        (lambda: stack_pyramids([]), "keys: expected at least one reference grid, got none."),
+        (lambda: attend_coarse_to_fine(q, empty, torch.zeros(0, 2), 0.01),
+         "keys: expected at least one reference feature, got none."),
+        (lambda: attend_coarse_to_fine(q, q, torch.zeros(4, 2), 10.5),
+         "temperature: expected a value in [0.0001, 10.0], got 10.5. Try 0.01-0.1."),
+    ]
+    for call, message in cases:
+        with pytest.raises(SemRestoreInputError) as err:
+            call()
+        assert str(err.value) == message

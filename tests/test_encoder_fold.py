@@ -85,3 +85,109 @@ def test_training_models_and_models_without_norms_run_as_they_are():
     assert cache.get(model.train()) is model
     plain = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()).eval()
     assert cache.get(plain) is plain
+
+
+class _Net(nn.Sequential):
+    def forward_intermediates(self, x, intermediates_only=True):
+        return [self(x)]
+
+
+def _set_stats(model: nn.Module, seed: int) -> None:
+    """Running statistics (and affine parameters where a norm has them) away from the identity."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.5)
+                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.25)
+                if m.affine:
+                    m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                    m.bias.copy_(torch.randn(m.num_features, generator=g))
+
+
+def test_norms_without_affine_parameters_and_timm_norm_act_layers_fold():
+    from timm.layers import BatchNormAct2d
+
+    model = _Net(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4, affine=False), nn.Conv2d(4, 4, 1),
+                 BatchNormAct2d(4, act_layer=nn.ReLU, drop_layer=nn.Dropout))
+    _set_stats(model, 6)
+    model.eval()
+    folded, folds = fold_batchnorm(model)
+    assert folds == 2 and isinstance(folded[1], nn.Identity)
+    assert [type(m) for m in folded[3]] == [nn.Dropout, nn.ReLU]  # the norm's dropout and activation stay
+    x = torch.randn(2, 3, 8, 6, generator=torch.Generator().manual_seed(7))
+    # without affine parameters a norm is (x - mean) / sqrt(var + eps): check the first fold against that
+    bn = model[1]
+    want = (model[0](x) - bn.running_mean[:, None, None]) / torch.sqrt(bn.running_var[:, None, None] + bn.eps)
+    torch.testing.assert_close(folded[0](x), want, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(folded(x), model(x), atol=1e-5, rtol=1e-5)
+    for conv in (folded[0], folded[2]):  # folded values derive from the loaded ones: not trainable
+        assert not conv.weight.requires_grad and not conv.bias.requires_grad
+
+
+def test_inference_copy_is_channels_last_in_the_model_s_dtype():
+    model = _Net(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU()).double()
+    _set_stats(model, 8)
+    model.eval()
+    copy_ = InferenceCopy(_stages).get(model)
+    assert copy_ is not model and isinstance(copy_[1], nn.Identity)
+    assert copy_[0].weight.dtype == torch.float64
+    assert copy_[0].weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.rand(1, 3, 10, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(9))
+    torch.testing.assert_close(copy_(x), model(x), atol=1e-12, rtol=1e-12)
+
+
+def test_hooks_stay_on_the_model_are_copied_and_a_new_hook_rebuilds_the_copy():
+    model = _Net(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
+    _set_stats(model, 10)
+    model.eval()
+    seen = []
+    first = model[0].register_forward_hook(lambda m, i, o: seen.append("a"))
+    cache = InferenceCopy(_stages)
+    copy_a = cache.get(model)
+    assert copy_a is not model and seen == []  # the fold check is not a run the hooks see
+    x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(11))
+    model(x)
+    copy_a(x)
+    assert seen == ["a", "a"]  # still on the loaded model, and copied with it
+    assert cache.get(model) is copy_a  # nothing changed: cached
+    first.remove()
+    model[0].register_forward_hook(lambda m, i, o: seen.append("b"))
+    copy_b = cache.get(model)
+    assert copy_b is not copy_a
+    copy_b(x)
+    assert seen == ["a", "a", "b"]
+
+
+def test_a_fold_of_a_small_output_is_judged_relative_to_that_output(caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="semantic_restore.encoders.fold")
+    model = _Crossed()  # outputs around 1e-4: a wrong fold differs by far less than the tolerance 1e-3
+    _randomise_norms(model, 12)
+    with torch.no_grad():
+        model.conv.weight.mul_(1e-4)
+        for t in (model.conv.bias, model.bn.bias, model.bn.running_mean):  # the wrong fold only rescales
+            t.zero_()
+    model.eval()
+    assert InferenceCopy(_stages).get(model) is model
+    (msg,) = [r.getMessage() for r in caplog.records]
+    head, tail = "BatchNorm fold changed an output by ", " (relative): not used"
+    assert msg.startswith(head) and msg.endswith(tail)
+    assert float(msg[len(head):-len(tail)]) > 1e-3  # the relative change, a number
+    caplog.clear()
+    good = _Net(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4))
+    _set_stats(good, 13)
+    assert InferenceCopy(_stages).get(good.eval()) is not good
+    assert [r.getMessage() for r in caplog.records] == ["Folded 2 BatchNorm layers for inference"]
+
+
+def test_building_the_copy_leaves_the_global_random_stream_alone():
+    # the fold check draws its input from its own generator: a seeded caller gets the same numbers
+    model = _Net(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4))
+    _set_stats(model, 14)
+    torch.manual_seed(15)
+    assert InferenceCopy(_stages).get(model.eval()) is not model
+    after_build = torch.rand(4)
+    torch.manual_seed(15)
+    assert torch.equal(after_build, torch.rand(4))
