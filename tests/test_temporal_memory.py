@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -157,3 +158,64 @@ def test_subcell_is_the_vertex_of_the_parabola_through_three_similarities():
     torch.testing.assert_close(y, want_y, atol=1e-5, rtol=0)
     torch.testing.assert_close(x, want_x, atol=1e-5, rtol=0)
     assert float((want_x - torch.arange(m) % w).abs().max()) > 0.05  # the offsets are not all ~0
+
+
+def test_a_duplicated_cell_is_no_mutual_match():
+    """A still scene where query cell 8 shows the content of its left neighbour 7 again: 8's best match
+    is memory cell 7, whose best query is 7 (the first of the tie), one cell away; the same-point gate
+    of cell 8 is the cycle agreement ``exp(-1 / (2 x 1.5^2))``, every other cell's is 1 (exact matches)."""
+    from semantic_restore.colorize.temporal import track
+
+    eye = torch.eye(64)
+    cells = [eye[i] for i in range(24)]
+    cells[8] = eye[7]
+    grid = FeatureGrid(_one_hot_grid(cells), 4, (16, 24))
+    memory = FrameMemory(eye[:24], torch.zeros(1, 2, 16, 24), torch.ones(1, 1, 16, 24))
+    motion = track(grid, memory, (16, 24))
+    gate = torch.ones(1, 1, 4, 6)
+    gate[0, 0, 1, 2] = math.exp(-1 / (2 * 1.5 ** 2))  # cell 8 = row 1, column 2
+    want = F.interpolate(gate, size=(16, 24), mode="bilinear", align_corners=False)  # cells to pixels
+    torch.testing.assert_close(motion.same, want, atol=1e-6, rtol=0)
+    assert float(motion.same.min()) < 0.85
+
+
+def test_memory_seen_past_the_edge_holds_the_border_values():
+    """A pan of a quarter of the width: the right quarter of this frame was outside the previous one.
+    The memory there is the border's (flat chroma and confidence carried on), not zero."""
+    from semantic_restore.colorize.temporal import Motion
+
+    h, w = 16, 24
+    xs = (torch.arange(w) + 0.5) / w * 2 - 1
+    ys = (torch.arange(h) + 0.5) / h * 2 - 1
+    shifted = torch.stack([xs.expand(h, w) + 0.5, ys[:, None].expand(h, w)], -1)[None]  # x + w/4
+    motion = Motion(shifted, torch.ones(1, 1, h, w))
+    ab_prev = torch.tensor([10.0, -20.0])[None, :, None, None].expand(1, 2, h, w)
+    memory = FrameMemory(torch.eye(8), ab_prev, torch.full((1, 1, h, w), 0.6))
+    ab_now = torch.tensor([16.0, -28.0])[None, :, None, None].expand(1, 2, h, w)
+    conf = torch.full((1, 1, h, w), 0.5)
+    mixed, conf_out = apply_memory(None, ab_now, conf, memory, 0.5, motion=motion)
+    want, want_conf = _expected_mix(ab_now, conf, ab_prev, 0.6, 0.5, math.exp(-100 / (2 * 20.0 ** 2)), 1.0)
+    torch.testing.assert_close(mixed, want, atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(conf_out, want_conf.expand_as(conf), atol=1e-6, rtol=1e-6)
+
+
+def test_carry_is_bicubic_on_pixel_centres():
+    """Sampling ``x^2`` along x at fractional positions: PyTorch's bicubic = Keys' cubic convolution
+    (a = -0.75) over the 4 nearest pixels, pixel centres at (i + 0.5) / w x 2 - 1."""
+    from semantic_restore.colorize.temporal import _carry
+
+    w = 10
+    row = np.arange(w, dtype=np.float64) ** 2
+    pos = np.array([2.3, 4.5, 6.75])  # pixel coordinates (0 = the first pixel's centre)
+
+    def keys(d):
+        d, a = abs(d), -0.75
+        return (a + 2) * d ** 3 - (a + 3) * d ** 2 + 1 if d <= 1 else a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a
+
+    want = [sum(row[int(np.floor(p)) + k] * keys(p - (np.floor(p) + k)) for k in (-1, 0, 1, 2)) for p in pos]
+    x = torch.tensor(row, dtype=torch.float32).expand(1, 1, 3, w)
+    gx = torch.tensor((pos + 0.5) / w * 2 - 1, dtype=torch.float32)
+    grid = torch.stack([gx, torch.zeros(3)], -1)[None, None].expand(1, 3, 3, 2)
+    got = _carry(x, grid)[0, 0, 1].double().numpy()
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
+    assert abs(want[1] - 4.5 ** 2) > 0.05  # not the bilinear or exact value: the kernel matters
