@@ -91,6 +91,7 @@ def _run(sigs: list[_Signature]) -> tuple[list[int], list[list[tuple[int, bool]]
     det = _Scripted()
     pushed = [det.push(s) for s in sigs]
     rest = det.finish()
+    assert all(type(c) is bool for batch in pushed + [rest] for _, c in batch)  # decisions are True/False
     cuts = [t for batch in pushed + [rest] for t, c in batch if c]
     return cuts, pushed, rest, det
 
@@ -150,6 +151,31 @@ def test_thresholds_windows_and_flashes_follow_the_rules():
     assert _reference_cuts(sigs) == want  # the film does what its comments say
     cuts, _, _, _ = _run(sigs)
     assert cuts == want
+
+
+def _cut_at_frame_one() -> list[_Signature]:
+    f = _Film()
+    f.look(1, 0, 0.01)
+    f.look(5, 1, 0.01)
+    return f.sigs
+
+
+def _cut_then_flash() -> list[_Signature]:
+    """X X X | A F A A A: the step into A is no peak (F is as far), F's return looks like t-2 (A):
+    by the rules the whole film is one shot."""
+    f = _Film()
+    f.look(3, 0, 0.01)
+    a = f.look(1, 1, 0.01)
+    f.look(1, 2, 0.01)
+    f.look(3, 1, 0.01, base=a)
+    return f.sigs
+
+
+@pytest.mark.parametrize("film, want", [(_cut_at_frame_one, [1]), (_cut_then_flash, [])])
+def test_edge_cases_follow_the_rules(film, want):
+    sigs = film()
+    assert _reference_cuts(sigs) == want
+    assert _run(sigs)[0] == want
 
 
 def test_stream_decides_each_frame_once_two_frames_late_with_bounded_memory():
