@@ -43,11 +43,11 @@ class _Encoder:
 def rec(monkeypatch):
     """Fakes for the per-frame work; ``rec.picks[t]`` is the reference choice for a shot starting at t
     (default: all of them)."""
-    rec = SimpleNamespace(prepared=[], frames=[], picked=[], picks={})
+    rec = SimpleNamespace(prepared=[], sizes=[], frames=[], picked=[], picks={})
 
     def prepare(encoder, refs, size, settings):
         rec.prepared.append(_ref_ids(refs))
-        assert size == (SIDE, SIDE)
+        rec.sizes.append(size)
         return ("bank", _ref_ids(refs))
 
     def colorize_frame(frame, bank, encoder, settings, memory, interrupt, stage):
@@ -92,6 +92,7 @@ def test_known_shots_reset_memory_and_pick_references_per_shot(rec):
     assert rec.picked == [0, 3, 6]  # once per shot, on its first frame
     assert [f.bank for f in rec.frames] == [(0,)] * 3 + [(1, 2)] * 3 + [(0,)] * 2
     assert rec.prepared == [(0,), (1, 2)]  # the shot that returns to reference 0 reuses its bank
+    assert rec.sizes == [(SIDE, SIDE)] * 2  # encoded for the frames' size
 
 
 def test_bank_cache_keeps_the_four_latest_subsets(rec):
@@ -133,8 +134,7 @@ def test_keyframes_pin_references_and_restart_memory(rec):
 def test_keyframe_indices_are_checked(rec, bad):
     with pytest.raises(SemRestoreInputError) as err:
         _stream(2, [_ref(0)], keyframes={bad: [_ref(1)]})
-    text = str(err.value)
-    assert text.startswith("keyframes") and "frame indices >= 0" in text and repr(bad) in text
+    assert str(err.value) == f"keyframes: expected frame indices >= 0, got {bad!r}. Number frames from 0."
 
 
 def test_keyframe_zero_is_accepted(rec):
@@ -187,12 +187,11 @@ def test_detected_cuts_arrive_with_their_own_frames(rec, monkeypatch):
 @pytest.mark.parametrize("detect", [True, False])
 def test_frames_of_another_size_are_refused(rec, monkeypatch, detect):
     monkeypatch.setattr(ShotDetector, "signature", lambda self, frame: _Signature(torch.ones(1), torch.ones(1)))
-    frames = [_frame(0), _frame(1), torch.zeros(1, 3, SIDE, SIDE + 4)]
+    frames = [torch.zeros(1, 3, 20, 28), torch.zeros(1, 3, 20, 28), torch.zeros(1, 3, 24, 32)]
     with pytest.raises(SemRestoreInputError) as err:
         list(film.colorize_stream(frames, _Encoder(), [_ref(0)], detect_shots=detect))
-    text = str(err.value)
-    assert text.startswith("frames") and f"every frame {SIDE}x{SIDE} like the first" in text
-    assert f"frame 2 is {SIDE + 4}x{SIDE}" in text
+    assert str(err.value) == ("frames: expected every frame 28x20 like the first, got frame 2 is 32x24. "
+                              "Resize the film to one size first.")
 
 
 @pytest.mark.parametrize("with_conf", [True, False])
