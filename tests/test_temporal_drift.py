@@ -132,3 +132,11 @@ def test_remember_keeps_the_cells_in_row_major_order():
     assert torch.equal(memory.feats, want)
     assert memory.ab is ab and memory.conf is conf and memory.out is out
     assert remember(FeatureGrid(feats, 4, (12, 16)), ab, conf).out is None
+
+
+def test_motion_resized_averages_the_same_point_gate():
+    """The gate read at half the size is the mean of each 2 x 2 block (a ramp, not a constant)."""
+    same = torch.linspace(0, 1, 16 * 24).reshape(1, 1, 16, 24)
+    _, half = Motion(_identity(16, 24), same).at((8, 12))
+    want = same.double().numpy().reshape(8, 2, 12, 2).mean((1, 3))
+    torch.testing.assert_close(half[0, 0].double(), torch.from_numpy(want), atol=1e-6, rtol=0)

@@ -219,3 +219,69 @@ def test_carry_is_bicubic_on_pixel_centres():
     got = _carry(x, grid)[0, 0, 1].double().numpy()
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
     assert abs(want[1] - 4.5 ** 2) > 0.05  # not the bilinear or exact value: the kernel matters
+
+
+def _keys_weights(t: float) -> list[float]:
+    """PyTorch's bicubic (Keys, a = -0.75) weights of the taps at offsets -1, 0, 1, 2 for a fraction ``t``."""
+    def k(d):
+        d, a = abs(d), -0.75
+        return (a + 2) * d ** 3 - (a + 3) * d ** 2 + 1 if d <= 1 else a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a
+    return [k(t + 1), k(t), k(1 - t), k(2 - t)]
+
+
+def test_carried_confidence_is_clipped_after_the_bicubic_overshoot():
+    """Memory confidence steps from 0 to 1 at column 8 and the motion is half a pixel along x: bicubic
+    sampling overshoots to -0.094 and 1.094 beside the step; the carried confidence is clipped to [0, 1]
+    before it weighs the memory (flat chroma: agreement constant, no edge)."""
+    from semantic_restore.colorize.temporal import Motion
+
+    h, w = 8, 16
+    xs = (torch.arange(w) + 0.5) / w * 2 - 1
+    ys = (torch.arange(h) + 0.5) / h * 2 - 1
+    grid = torch.stack([xs.expand(h, w) + 1 / w, ys[:, None].expand(h, w)], -1)[None]  # + half a pixel
+    conf_prev = torch.zeros(1, 1, h, w)
+    conf_prev[..., 8:] = 1.0
+    ab_prev = torch.tensor([10.0, -20.0])[None, :, None, None].expand(1, 2, h, w)
+    ab_now = torch.tensor([16.0, -28.0])[None, :, None, None].expand(1, 2, h, w)
+    conf = torch.full((1, 1, h, w), 0.5)
+    memory = FrameMemory(torch.eye(4), ab_prev, conf_prev)
+    mixed, conf_out = apply_memory(None, ab_now, conf, memory, 0.5, motion=Motion(grid, torch.ones(1, 1, h, w)))
+    row = conf_prev[0, 0, 0].double().numpy()
+    weights = _keys_weights(0.5)
+    sampled = np.array([sum(wk * row[x - 1 + k] for k, wk in enumerate(weights)) for x in range(1, w - 2)])
+    assert sampled.min() < -0.05 and sampled.max() > 1.05  # the overshoot the clip removes
+    carried = 0.5 * math.exp(-100 / (2 * 20.0 ** 2)) * np.clip(sampled, 0, 1)
+    w_mem = carried * 4.0 / (1 - 0.5)
+    want = (0.5 * np.array([16.0, -28.0])[:, None] + w_mem * np.array([10.0, -20.0])[:, None]) / (0.5 + w_mem)
+    got = mixed[0, :, :, 1:w - 2].double().numpy()
+    np.testing.assert_allclose(got, np.broadcast_to(want[:, None, :], got.shape), rtol=1e-5, atol=1e-4)
+    got_conf = conf_out[0, 0, :, 1:w - 2].double().numpy()
+    np.testing.assert_allclose(got_conf, np.broadcast_to(np.maximum(0.5, carried), got_conf.shape), atol=1e-6)
+
+
+def test_subcell_with_fewer_channels_than_cells():
+    """Real features have fewer channels than the memory has cells: the neighbours' indices run up to
+    the last cell. The vertex per axis from a NumPy loop over the similarity table."""
+    from semantic_restore.colorize.temporal import _subcell
+
+    h, w, c = 4, 5, 6
+    g = torch.Generator().manual_seed(5)
+    keys = F.normalize(torch.randn(h * w, c, generator=g), dim=1)
+    q = F.normalize(torch.randn(h * w, c, generator=g), dim=1)
+    best, idx = (q @ keys.T).max(1)
+    y, x = _subcell(q, keys, best, idx, (h, w))
+    sims = (q.double() @ keys.double().T).numpy()
+
+    def vertex(i, k, step, inner):
+        if not inner:
+            return 0.0
+        lo, s0, hi = sims[i, k - step], sims[i, k], sims[i, k + step]
+        curv = lo - 2 * s0 + hi
+        return 0.5 * (lo - hi) / curv if curv < -1e-6 else 0.0
+
+    ks = idx.tolist()
+    want_y = [k // w + vertex(i, k, w, 0 < k // w < h - 1) for i, k in enumerate(ks)]
+    want_x = [k % w + vertex(i, k, 1, 0 < k % w < w - 1) for i, k in enumerate(ks)]
+    torch.testing.assert_close(y, torch.tensor(want_y, dtype=torch.float32), atol=1e-5, rtol=0)
+    torch.testing.assert_close(x, torch.tensor(want_x, dtype=torch.float32), atol=1e-5, rtol=0)
+    assert any(0 < k % w < w - 1 and k + 1 > c - 1 for k in ks)  # some neighbour index beyond the channel count
