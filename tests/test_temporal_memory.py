@@ -208,11 +208,7 @@ def test_carry_is_bicubic_on_pixel_centres():
     row = np.arange(w, dtype=np.float64) ** 2
     pos = np.array([2.3, 4.5, 6.75])  # pixel coordinates (0 = the first pixel's centre)
 
-    def keys(d):
-        d, a = abs(d), -0.75
-        return (a + 2) * d ** 3 - (a + 3) * d ** 2 + 1 if d <= 1 else a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a
-
-    want = [sum(row[int(np.floor(p)) + k] * keys(p - (np.floor(p) + k)) for k in (-1, 0, 1, 2)) for p in pos]
+    want = [sum(row[int(np.floor(p)) - 1 + k] * wk for k, wk in enumerate(_keys_weights(p - np.floor(p)))) for p in pos]
     x = torch.tensor(row, dtype=torch.float32).expand(1, 1, 3, w)
     gx = torch.tensor((pos + 0.5) / w * 2 - 1, dtype=torch.float32)
     grid = torch.stack([gx, torch.zeros(3)], -1)[None, None].expand(1, 3, 3, 2)
