@@ -8,7 +8,11 @@
 # modules and runs, for each mutant, only the listed test files (mutmut narrows that further to
 # the tests that call the mutated function). Runs niced with one thread per child, CHILDREN
 # children (default 1), then prints the kill rate per module. Re-running in the same WORKDIR
-# resumes: mutants already checked keep their result.
+# resumes: mutants already checked keep their result. MUTMUT_TIMEOUT_MULTIPLIER (default 15, as
+# mutmut's) bounds each mutant's CPU time: (tests' time + 1 s) x multiplier x 2; lower it when a
+# module has loops a mutant can make endless (they may also grow memory until killed).
+# Config keys: recent mutmut 3 releases (3.8) read source_paths, earlier ones paths_to_mutate; both are written
+# (3.8 warns that paths_to_mutate is deprecated and uses source_paths; unknown keys are ignored).
 set -euo pipefail
 work=${1:?WORKDIR}; modules=${2:?modules}; tests=${3:?test files}; children=${4:-1}
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +24,8 @@ quote() { for x in $1; do printf '"semantic_restore/%s", ' "$x"; done; }
 cat > "$work/pyproject.toml" <<EOF
 [tool.mutmut]
 source_paths = ["semantic_restore"]
+paths_to_mutate = ["semantic_restore"]
+timeout_multiplier = ${MUTMUT_TIMEOUT_MULTIPLIER:-15.0}
 only_mutate = [$(quote "$modules")]
 pytest_add_cli_args_test_selection = [$(quote "$tests")]
 pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-m", "not slow"]

@@ -3,6 +3,8 @@ the output only within a flicker tolerance. A real pan over a photo, and hand-ma
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -99,3 +101,42 @@ def test_output_steadying_leaves_colour_edges_to_the_frame():
     out = steady_output(motion, now, memory, 0.5)
     assert float((out[..., 2:-2, 11:13] - now[..., 2:-2, 11:13]).abs().max()) < 0.3
     assert float((out[..., 2:-2, 2:8] - ab_prev[..., 2:-2, 2:8]).abs().max()) < 1.0
+
+
+@pytest.mark.parametrize("weight, same", [(0.3, 1.0), (0.95, 0.5)])  # 0.95: the gain is capped at w = 0.9
+def test_output_steadying_follows_its_definition(weight, same):
+    """``(ab + g prev) / (1 + g)`` with ``g = 3 w / (1 - min(w, 0.9)) x same x exp(-|prev - ab|^2 / (2 x 6^2))
+    x exp(-(2 |grad prev|)^2 / (2 x 2^2))``, on a still camera over a previous output that is a ramp
+    (slope 0.5 ab per pixel in a along x, so the edge gate is exp(-1/8)) and a frame 3 and -4 ab away."""
+    h, w = 16, 24
+    x = torch.arange(w, dtype=torch.float32).expand(h, w)
+    prev = torch.stack([0.5 * x, torch.full((h, w), -6.0)])[None]
+    memory = FrameMemory(torch.eye(4), prev, torch.ones(1, 1, h, w), prev)
+    motion = Motion(_identity(h, w), torch.full((1, 1, h, w), same))
+    now = prev + torch.tensor([3.0, -4.0])[None, :, None, None]
+    g = 3 * weight / (1 - min(weight, 0.9)) * same * math.exp(-25 / (2 * 6.0 ** 2)) * math.exp(-1.0 / 8)
+    want = (now + g * prev) / (1 + g)
+    torch.testing.assert_close(steady_output(motion, now, memory, weight), want, atol=1e-4, rtol=1e-5)
+    no_out = FrameMemory(memory.feats, prev, memory.conf, None)
+    assert steady_output(motion, now, no_out, weight) is now  # a memory without a final chroma: nothing to steady
+    assert steady_output(motion, now, None, weight) is now
+
+
+def test_remember_keeps_the_cells_in_row_major_order():
+    from semantic_restore.colorize.temporal import remember
+
+    feats = torch.arange(2 * 3 * 4, dtype=torch.float32).reshape(1, 2, 3, 4)
+    ab, conf, out = torch.zeros(1, 2, 12, 16), torch.ones(1, 1, 12, 16), torch.full((1, 2, 12, 16), 5.0)
+    memory = remember(FeatureGrid(feats, 4, (12, 16)), ab, conf, out)
+    want = torch.tensor([[feats[0, 0, r, c], feats[0, 1, r, c]] for r in range(3) for c in range(4)])
+    assert torch.equal(memory.feats, want)
+    assert memory.ab is ab and memory.conf is conf and memory.out is out
+    assert remember(FeatureGrid(feats, 4, (12, 16)), ab, conf).out is None
+
+
+def test_motion_resized_averages_the_same_point_gate():
+    """The gate read at half the size is the mean of each 2 x 2 block (a ramp, not a constant)."""
+    same = torch.linspace(0, 1, 16 * 24).reshape(1, 1, 16, 24)
+    _, half = Motion(_identity(16, 24), same).at((8, 12))
+    want = same.double().numpy().reshape(8, 2, 12, 2).mean((1, 3))
+    torch.testing.assert_close(half[0, 0].double(), torch.from_numpy(want), atol=1e-6, rtol=0)

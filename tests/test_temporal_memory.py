@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -157,3 +158,126 @@ def test_subcell_is_the_vertex_of_the_parabola_through_three_similarities():
     torch.testing.assert_close(y, want_y, atol=1e-5, rtol=0)
     torch.testing.assert_close(x, want_x, atol=1e-5, rtol=0)
     assert float((want_x - torch.arange(m) % w).abs().max()) > 0.05  # the offsets are not all ~0
+
+
+def test_a_duplicated_cell_is_no_mutual_match():
+    """A still scene where query cell 8 shows the content of its left neighbour 7 again: 8's best match
+    is memory cell 7, whose best query is 7 (the first of the tie), one cell away; the same-point gate
+    of cell 8 is the cycle agreement ``exp(-1 / (2 x 1.5^2))``, every other cell's is 1 (exact matches)."""
+    from semantic_restore.colorize.temporal import track
+
+    eye = torch.eye(64)
+    cells = [eye[i] for i in range(24)]
+    cells[8] = eye[7]
+    grid = FeatureGrid(_one_hot_grid(cells), 4, (16, 24))
+    memory = FrameMemory(eye[:24], torch.zeros(1, 2, 16, 24), torch.ones(1, 1, 16, 24))
+    motion = track(grid, memory, (16, 24))
+    gate = torch.ones(1, 1, 4, 6)
+    gate[0, 0, 1, 2] = math.exp(-1 / (2 * 1.5 ** 2))  # cell 8 = row 1, column 2
+    want = F.interpolate(gate, size=(16, 24), mode="bilinear", align_corners=False)  # cells to pixels
+    torch.testing.assert_close(motion.same, want, atol=1e-6, rtol=0)
+    assert float(motion.same.min()) < 0.85
+
+
+def test_memory_seen_past_the_edge_holds_the_border_values():
+    """A pan of a quarter of the width: the right quarter of this frame was outside the previous one.
+    The memory there is the border's (flat chroma and confidence carried on), not zero."""
+    from semantic_restore.colorize.temporal import Motion
+
+    h, w = 16, 24
+    xs = (torch.arange(w) + 0.5) / w * 2 - 1
+    ys = (torch.arange(h) + 0.5) / h * 2 - 1
+    shifted = torch.stack([xs.expand(h, w) + 0.5, ys[:, None].expand(h, w)], -1)[None]  # x + w/4
+    motion = Motion(shifted, torch.ones(1, 1, h, w))
+    ab_prev = torch.tensor([10.0, -20.0])[None, :, None, None].expand(1, 2, h, w)
+    memory = FrameMemory(torch.eye(8), ab_prev, torch.full((1, 1, h, w), 0.6))
+    ab_now = torch.tensor([16.0, -28.0])[None, :, None, None].expand(1, 2, h, w)
+    conf = torch.full((1, 1, h, w), 0.5)
+    mixed, conf_out = apply_memory(None, ab_now, conf, memory, 0.5, motion=motion)
+    want, want_conf = _expected_mix(ab_now, conf, ab_prev, 0.6, 0.5, math.exp(-100 / (2 * 20.0 ** 2)), 1.0)
+    torch.testing.assert_close(mixed, want, atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(conf_out, want_conf.expand_as(conf), atol=1e-6, rtol=1e-6)
+
+
+def test_carry_is_bicubic_on_pixel_centres():
+    """Sampling ``x^2`` along x at fractional positions: PyTorch's bicubic = Keys' cubic convolution
+    (a = -0.75) over the 4 nearest pixels, pixel centres at (i + 0.5) / w x 2 - 1."""
+    from semantic_restore.colorize.temporal import _carry
+
+    w = 10
+    row = np.arange(w, dtype=np.float64) ** 2
+    pos = np.array([2.3, 4.5, 6.75])  # pixel coordinates (0 = the first pixel's centre)
+
+    want = [sum(row[int(np.floor(p)) - 1 + k] * wk for k, wk in enumerate(_keys_weights(p - np.floor(p)))) for p in pos]
+    x = torch.tensor(row, dtype=torch.float32).expand(1, 1, 3, w)
+    gx = torch.tensor((pos + 0.5) / w * 2 - 1, dtype=torch.float32)
+    grid = torch.stack([gx, torch.zeros(3)], -1)[None, None].expand(1, 3, 3, 2)
+    got = _carry(x, grid)[0, 0, 1].double().numpy()
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
+    assert abs(want[1] - 4.5 ** 2) > 0.05  # not the bilinear or exact value: the kernel matters
+
+
+def _keys_weights(t: float) -> list[float]:
+    """PyTorch's bicubic (Keys, a = -0.75) weights of the taps at offsets -1, 0, 1, 2 for a fraction ``t``."""
+    def k(d):
+        d, a = abs(d), -0.75
+        return (a + 2) * d ** 3 - (a + 3) * d ** 2 + 1 if d <= 1 else a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a
+    return [k(t + 1), k(t), k(1 - t), k(2 - t)]
+
+
+def test_carried_confidence_is_clipped_after_the_bicubic_overshoot():
+    """Memory confidence steps from 0 to 1 at column 8 and the motion is half a pixel along x: bicubic
+    sampling overshoots to -0.094 and 1.094 beside the step; the carried confidence is clipped to [0, 1]
+    before it weighs the memory (flat chroma: agreement constant, no edge)."""
+    from semantic_restore.colorize.temporal import Motion
+
+    h, w = 8, 16
+    xs = (torch.arange(w) + 0.5) / w * 2 - 1
+    ys = (torch.arange(h) + 0.5) / h * 2 - 1
+    grid = torch.stack([xs.expand(h, w) + 1 / w, ys[:, None].expand(h, w)], -1)[None]  # + half a pixel
+    conf_prev = torch.zeros(1, 1, h, w)
+    conf_prev[..., 8:] = 1.0
+    ab_prev = torch.tensor([10.0, -20.0])[None, :, None, None].expand(1, 2, h, w)
+    ab_now = torch.tensor([16.0, -28.0])[None, :, None, None].expand(1, 2, h, w)
+    conf = torch.full((1, 1, h, w), 0.5)
+    memory = FrameMemory(torch.eye(4), ab_prev, conf_prev)
+    mixed, conf_out = apply_memory(None, ab_now, conf, memory, 0.5, motion=Motion(grid, torch.ones(1, 1, h, w)))
+    row = conf_prev[0, 0, 0].double().numpy()
+    weights = _keys_weights(0.5)
+    sampled = np.array([sum(wk * row[x - 1 + k] for k, wk in enumerate(weights)) for x in range(1, w - 2)])
+    assert sampled.min() < -0.05 and sampled.max() > 1.05  # the overshoot the clip removes
+    carried = 0.5 * math.exp(-100 / (2 * 20.0 ** 2)) * np.clip(sampled, 0, 1)
+    w_mem = carried * 4.0 / (1 - 0.5)
+    want = (0.5 * np.array([16.0, -28.0])[:, None] + w_mem * np.array([10.0, -20.0])[:, None]) / (0.5 + w_mem)
+    got = mixed[0, :, :, 1:w - 2].double().numpy()
+    np.testing.assert_allclose(got, np.broadcast_to(want[:, None, :], got.shape), rtol=1e-5, atol=1e-4)
+    got_conf = conf_out[0, 0, :, 1:w - 2].double().numpy()
+    np.testing.assert_allclose(got_conf, np.broadcast_to(np.maximum(0.5, carried), got_conf.shape), atol=1e-6)
+
+
+def test_subcell_with_fewer_channels_than_cells():
+    """Real features have fewer channels than the memory has cells: the neighbours' indices run up to
+    the last cell. The vertex per axis from a NumPy loop over the similarity table."""
+    from semantic_restore.colorize.temporal import _subcell
+
+    h, w, c = 4, 5, 6
+    g = torch.Generator().manual_seed(5)
+    keys = F.normalize(torch.randn(h * w, c, generator=g), dim=1)
+    q = F.normalize(torch.randn(h * w, c, generator=g), dim=1)
+    best, idx = (q @ keys.T).max(1)
+    y, x = _subcell(q, keys, best, idx, (h, w))
+    sims = (q.double() @ keys.double().T).numpy()
+
+    def vertex(i, k, step, inner):
+        if not inner:
+            return 0.0
+        lo, s0, hi = sims[i, k - step], sims[i, k], sims[i, k + step]
+        curv = lo - 2 * s0 + hi
+        return 0.5 * (lo - hi) / curv if curv < -1e-6 else 0.0
+
+    ks = idx.tolist()
+    want_y = [k // w + vertex(i, k, w, 0 < k // w < h - 1) for i, k in enumerate(ks)]
+    want_x = [k % w + vertex(i, k, 1, 0 < k % w < w - 1) for i, k in enumerate(ks)]
+    torch.testing.assert_close(y, torch.tensor(want_y, dtype=torch.float32), atol=1e-5, rtol=0)
+    torch.testing.assert_close(x, torch.tensor(want_x, dtype=torch.float32), atol=1e-5, rtol=0)
+    assert any(0 < k % w < w - 1 and k + 1 > c - 1 for k in ks)  # some neighbour index beyond the channel count
