@@ -196,3 +196,24 @@ def test_anchor_pulls_only_masked_region_and_fades():
     fn2({"denoised": den, "sigma": torch.tensor([8.0]), "model_options": {}})
     out2 = fn2({"denoised": den, "sigma": torch.tensor([4.0]), "model_options": {}})
     assert torch.allclose(out2[..., :4], torch.full_like(out2[..., :4], 0.5))
+
+
+def test_encoder_name_is_the_registry_name_else_the_class_name():
+    from types import SimpleNamespace
+
+    from semantic_restore.upscale.encoder_choice import encoder_name
+
+    class GuardNet:
+        pass
+
+    named = GuardNet()
+    named.config = SimpleNamespace(name="dinov2_vits14")
+    assert encoder_name(named) == "dinov2_vits14"
+    unnamed = GuardNet()
+    unnamed.config = SimpleNamespace(name="")
+    assert encoder_name(unnamed) == "GuardNet"
+    no_name = GuardNet()
+    no_name.config = SimpleNamespace()
+    assert encoder_name(no_name) == "GuardNet"
+    assert encoder_name(GuardNet()) == "GuardNet"
+    assert encoder_name(SimpleNamespace(config=SimpleNamespace(name=7))) == "7"
