@@ -21,7 +21,7 @@ from semantic_restore.utils.checks import SemRestoreInputError
 # --- pre-upscale ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("size", [(152, 116), (50, 40), (101, 231)])
+@pytest.mark.parametrize("size", [(152, 116), (50, 40), (101, 231), (20, 15), (33, 77)])
 def test_lanczos_matches_pillow(chelsea, size):
     img = (chelsea[:, :, :101, :77] * 255).round() / 255
     ours = lanczos_resize(img, size)[0].permute(1, 2, 0).numpy()
@@ -29,6 +29,15 @@ def test_lanczos_matches_pillow(chelsea, size):
     ref = np.asarray(Image.fromarray(arr).resize(size[::-1], Image.LANCZOS)).astype(np.float32) / 255
     assert np.abs(ours - ref).mean() < 2 / 255  # PIL rounds to 8 bits, we do not
     assert np.abs(ours - ref).max() < 6 / 255
+
+
+@pytest.mark.parametrize("n_in, n_out", [(1400, 600), (1100, 520), (300, 700)])
+def test_lanczos_matches_pillow_across_output_blocks(n_in, n_out):
+    """Outputs past the first block of 512 get their full input window too (float image, Pillow "F")."""
+    row = np.random.default_rng(3).random((4, n_in)).astype(np.float32)
+    ours = lanczos_resize(torch.from_numpy(row)[None, None], (4, n_out))[0, 0].numpy()
+    ref = np.asarray(Image.fromarray(row).resize((n_out, 4), Image.LANCZOS)).clip(0, 1)  # ours clamps
+    assert np.abs(ours - ref).max() < 1e-3
 
 
 def test_lanczos_keeps_constants_and_identity():
@@ -158,8 +167,29 @@ def test_resample_box_aligns_pixel_centres():
     assert torch.allclose(out[0, 0, 0], torch.tensor([4.0, 5.0, 6.0, 7.0]))
 
 
+@pytest.mark.parametrize("method", ["bicubic", "bilinear"])
+def test_resize_antialiases_when_shrinking_like_pillow(method):
+    """A 1 px checkerboard shrunk 3x: antialiased (as Pillow does) it is near-uniform gray, while
+    point sampling would keep full-contrast stripes."""
+    board = (np.indices((48, 45)).sum(0) % 2).astype(np.float32)
+    x = torch.from_numpy(board)[None, None].expand(1, 3, -1, -1)
+    ours = resize(x, (16, 15), method)[0, 0].numpy()
+    pil = np.asarray(Image.fromarray(board * 255).resize((15, 16), {"bicubic": Image.BICUBIC,
+                                                                     "bilinear": Image.BILINEAR}[method])) / 255
+    assert np.abs(ours - pil).max() < 0.02
+    assert ours.std() < 0.1
+
+
 def test_conditioning_batch_checks():
     conditioning_batch([[torch.zeros(1, 4, 8), {}]], "positive", 3)
+    conditioning_batch([[torch.zeros(3, 4, 8), {"mask": torch.ones(3, 8, 8)}]], "positive", 3)
+    conditioning_batch([[torch.zeros(1, 4, 8), {"mask": torch.ones(8, 8)}]], "positive", 3)  # 2-D: one for all
+    with pytest.raises(SemRestoreInputError) as info:
+        conditioning_batch([[torch.zeros(1, 4, 8), {"mask": torch.ones(2, 8, 8)}]], "positive", 3)
+    assert str(info.value).startswith("positive mask: expected a batch of 1 or 3 (one per image), got 2.")
+    with pytest.raises(SemRestoreInputError) as info:
+        conditioning_batch([], "negative", 1)
+    assert str(info.value).startswith("negative: expected at least one conditioning entry, got an empty list.")
     conditioning_batch([[torch.zeros(3, 4, 8), {}]], "positive", 3)
     with pytest.raises(SemRestoreInputError, match="positive"):
         conditioning_batch([[torch.zeros(2, 4, 8), {}]], "positive", 3)
