@@ -86,3 +86,18 @@ def test_cli_method_icolorit(tmp_path, capsys):
     assert main(["colorize", str(target), "-o", str(tmp_path / "x.png"), "--hints", str(pts), "--method",
                  "deep_exemplar"]) != 0
     assert "--method: expected one of propagation, icolorit" in capsys.readouterr().err
+
+
+def test_image_l_of_gray_and_rgb_is_skimage_lightness():
+    from skimage.color import rgb2lab
+
+    from semantic_restore.colorize.models.chroma import image_l
+
+    rng = np.random.default_rng(5)
+    rgb = rng.random((2, 3, 5, 7))
+    gray = rng.random((2, 1, 5, 7))
+    for x in (rgb, gray):
+        ref = np.stack([rgb2lab(np.repeat(im, 3 // im.shape[0], 0).transpose(1, 2, 0))[..., 0] for im in x])[:, None]
+        out = image_l(torch.from_numpy(x).float())
+        assert out.shape == (2, 1, 5, 7) and out.dtype == torch.float32
+        assert np.abs(out.numpy() - ref).max() < 1e-3
