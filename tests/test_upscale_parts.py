@@ -165,6 +165,27 @@ def test_resample_box_aligns_pixel_centres():
     t = torch.arange(8.0).view(1, 1, 1, 8).expand(1, 1, 2, 8)
     out = resample_box(t, (0.0, 1.0, 0.5, 1.0), (2, 4))
     assert torch.allclose(out[0, 0, 0], torch.tensor([4.0, 5.0, 6.0, 7.0]))
+    rows = torch.arange(8.0).view(1, 1, 8, 1).expand(1, 1, 8, 3)
+    out = resample_box(rows, (0.5, 1.0, 0.0, 1.0), (4, 3))  # the lower half, along y
+    assert torch.allclose(out[0, 0, :, 1], torch.tensor([4.0, 5.0, 6.0, 7.0]))
+
+
+def test_crop_area_partly_inside_a_tile_that_does_not_start_at_zero():
+    """An area over x in [0.25, 0.75] of the image, tile over [0.5, 1.0]: the tile's left half."""
+    cond = [[torch.zeros(1, 4, 8), {"area": ("percentage", 1.0, 0.5, 0.0, 0.25)}]]
+    out = crop_conditioning(cond, (0.0, 1.0, 0.5, 1.0), (64, 64), (128, 128), 8)
+    assert out[0][1]["area"] == (16, 8, 0, 0)
+    out = crop_conditioning(cond, (0.0, 1.0, 0.3, 0.8), (64, 64), (128, 128), 8)  # [0.3, 0.75] of [0.3, 0.8]
+    assert out[0][1]["area"] == (16, 15, 0, 0)  # ceil(0.45 / 0.5 * 16) = 15
+
+
+def test_crop_mask_with_a_channel_axis_equals_without():
+    mask = torch.zeros(1, 32, 64)
+    mask[:, :, 40:] = 1.0
+    box = (0.0, 1.0, 0.5, 1.0)
+    flat = crop_conditioning([[torch.zeros(1, 4, 8), {"mask": mask}]], box, (32, 64), (64, 64), 8)
+    four = crop_conditioning([[torch.zeros(1, 4, 8), {"mask": mask[:, None]}]], box, (32, 64), (64, 64), 8)
+    assert torch.equal(flat[0][1]["mask"], four[0][1]["mask"].reshape(flat[0][1]["mask"].shape))
 
 
 @pytest.mark.parametrize("method", ["bicubic", "bilinear"])
