@@ -84,3 +84,16 @@ def test_an_unknown_name_lists_up_to_three_close_names_and_every_prefix(empty):
     empty.register_prefix("hub:", _config)
     assert _error("zzz") == (f"encoder: expected {expected} or 'toy:<model name>' or 'hub:<model name>', "
                              "got 'zzz'. See list_encoders(). No other encoder is used in its place.")
+
+
+@pytest.mark.parametrize("name, quarter", [("dinov2_vits14", 3), ("dinov2_vitl14", 6), ("clip_vitb16", 3)])
+def test_vit_vgg_taps_end_each_quarter_of_the_depth(name, quarter):
+    """r12/r22 read the block that ends the first quarter of the depth, r32 the second, r42 the third,
+    r52 the output ("last"): fine layers early, semantic ones deep, as in VGG."""
+    from semantic_restore.encoders.registry import get_config
+
+    cfg = get_config(name)
+    assert cfg.extra["depth"] == 4 * quarter
+    q = quarter
+    assert cfg.extra["vgg_sources"] == {"r12": f"block{q - 1}", "r22": f"block{q - 1}", "r32": f"block{2 * q - 1}",
+                                        "r42": f"block{3 * q - 1}", "r52": "last"}
