@@ -60,13 +60,15 @@ def test_exemplar_base_fills_where_confident_and_yields_where_not(photo):
     lab = rgb_to_lab(photo)
     base = lab_to_rgb(torch.cat([lab[:, :1], torch.tensor([15.0, 25.0]).view(1, 2, 1, 1).expand(1, 2, 96, 144)], 1))
     hints = hints_from_points([{"x": 20, "y": 20, "color": "#2060c0", "size": 5}], 96, 144)
-    sure = hint_colorize(photo, hints, base_rgb=base)
-    unsure = hint_colorize(photo, hints, base_rgb=base, base_confidence=torch.full((1, 1, 96, 144), 0.05))
     ab_base = rgb_to_lab(base)[0, 1:]
     far = (slice(None), slice(60, None), slice(100, None))
-    assert (rgb_to_lab(sure)[0, 1:][far] - ab_base[far]).abs().mean() < 2
-    assert (rgb_to_lab(unsure)[0, 1:][far] - ab_base[far]).abs().mean() > 5  # hints reach further
-    _check_hints_and_l(sure, photo, hints)
+    for solve_pixels in (96 * 144, 64 * 96):  # direct, and multi-scale (the base resized with the image)
+        sure = hint_colorize(photo, hints, base_rgb=base, solve_pixels=solve_pixels)
+        unsure = hint_colorize(photo, hints, base_rgb=base, base_confidence=torch.full((1, 1, 96, 144), 0.05),
+                               solve_pixels=solve_pixels)
+        assert (rgb_to_lab(sure)[0, 1:][far] - ab_base[far]).abs().mean() < 2
+        assert (rgb_to_lab(unsure)[0, 1:][far] - ab_base[far]).abs().mean() > 5  # hints reach further
+        _check_hints_and_l(sure, photo, hints)
     # no hints at all: the exemplar comes back (with the target's L)
     same = hint_colorize(photo, Hints.empty(96, 144), base_rgb=base)
     kept = (rgb_to_l(base) - rgb_to_l(photo)).abs()[0] < 0.1  # where the base was not clipped
