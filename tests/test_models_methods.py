@@ -101,3 +101,19 @@ def test_image_l_of_gray_and_rgb_is_skimage_lightness():
         out = image_l(torch.from_numpy(x).float())
         assert out.shape == (2, 1, 5, 7) and out.dtype == torch.float32
         assert np.abs(out.numpy() - ref).max() < 1e-3
+
+
+def test_load_icolorit_default_variant_and_bad_variant_and_explicit_file(tmp_path):
+    from semantic_restore.colorize.models.icolorit import load_icolorit
+    from semantic_restore.utils.checks import SemRestoreInputError
+
+    with pytest.raises(ModelFileNotFoundError, match="icolorit_base_4ch_patch16_224"):  # default: base
+        load_icolorit(search_dirs=[str(tmp_path)])
+    with pytest.raises(SemRestoreInputError) as info:
+        load_icolorit("huge", search_dirs=[str(tmp_path)])
+    assert str(info.value).startswith("variant: expected one of ['base', 'small', 'tiny'], got 'huge'.")
+    missing = str(tmp_path / "mine.pth")
+    with pytest.raises(SemRestoreInputError) as info:
+        load_icolorit("tiny", weights=missing)
+    assert str(info.value).startswith(f"iColoriT-T (ViT-Ti) weights: expected an existing file, got {missing!r}. "
+                                      "Get icolorit_tiny_4ch_patch16_224.pth from https://github.com/pmh9960/iColoriT")
