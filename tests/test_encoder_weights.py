@@ -143,3 +143,21 @@ def test_cuda_on_a_machine_without_it(monkeypatch):
     _no_model_built(monkeypatch)
     with pytest.raises(SemRestoreInputError, match="device: expected a CUDA GPU"):
         create_encoder("efficientnet_lite0", device="cuda")
+
+
+def test_lukemelas_lite0_with_one_tensor_of_another_shape_is_refused():
+    """The packaged (lukemelas-layout) Lite0 file pairs with timm's keys by position; a tensor whose
+    name fits but whose shape does not is refused with both names and shapes."""
+    from semantic_restore.encoders.checkpoints import efficientnet_filter
+    from semantic_restore.encoders.registry import get_family
+
+    cfg = get_config("efficientnet_lite0")
+    sd = torch.load(get_family(cfg).packaged_file(cfg), weights_only=True, map_location="cpu")
+    model = create_encoder("efficientnet_lite0", pretrained=False).model
+    assert set(efficientnet_filter(sd, model)) == set(model.state_dict())
+    bad = dict(sd)
+    bad["_bn0.running_mean"] = torch.zeros(33)
+    with pytest.raises(SemRestoreInputError) as info:
+        efficientnet_filter(bad, model)
+    assert str(info.value).startswith("weights: expected bn1.running_mean (32,), got _bn0.running_mean (33,). "
+                                      "This is not an EfficientNet-Lite0 checkpoint.")
