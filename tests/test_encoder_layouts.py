@@ -158,3 +158,23 @@ def test_wrong_checkpoint_is_refused(tmp_path):
     path = _save({"foo.weight": torch.zeros(3)}, tmp_path / "bad", "safetensors")
     with pytest.raises(Exception, match="EfficientNet-Lite0"):
         create_encoder("efficientnet_lite0", weights=path)
+
+
+def test_dinov2_filter_strips_wrappers_and_adds_the_missing_mask_token(official_layouts):
+    """Wrapper prefixes (``backbone.``, ``module.backbone.``...) are dropped, and a register model saved
+    without ``mask_token`` (it is unused at inference) loads as if it carried a zero one."""
+    from semantic_restore.encoders.checkpoints import dinov2_filter
+
+    name = "dinov2_vits14_reg"
+    model = create_encoder(name, pretrained=False).model
+    spec = official_layouts.layouts()[f"official/{_DINO_CASES[name][0]}"]
+    sd = official_layouts.random_state_dict(spec, seed=4)
+    plain = dinov2_filter(dict(sd), model)
+    assert set(plain) == set(model.state_dict())
+    for prefix in ("backbone.", "module.backbone.", "model.", "dinov2."):
+        wrapped = dinov2_filter({prefix + k: v for k, v in sd.items()}, model)
+        assert wrapped.keys() == plain.keys() and all(torch.equal(wrapped[k], plain[k]) for k in plain)
+    no_mask = {k: v for k, v in sd.items() if k != "mask_token"}
+    zero_mask = {**no_mask, "mask_token": torch.zeros_like(sd["mask_token"])}
+    a, b = dinov2_filter(no_mask, model), dinov2_filter(zero_mask, model)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
