@@ -117,3 +117,24 @@ def test_load_icolorit_default_variant_and_bad_variant_and_explicit_file(tmp_pat
         load_icolorit("tiny", weights=missing)
     assert str(info.value).startswith(f"iColoriT-T (ViT-Ti) weights: expected an existing file, got {missing!r}. "
                                       "Get icolorit_tiny_4ch_patch16_224.pth from https://github.com/pmh9960/iColoriT")
+
+
+@pytest.mark.parametrize("small, radius", [((96, 144), 2), ((40, 60), 1), ((200, 300), 3)])
+def test_finish_chroma_is_the_documented_guided_upsampling(small, radius):
+    """Guided filter radius = round(min side / 64), at least 1; eps 4; ab x strength, gamut-clamped,
+    L kept; one full-size L for a batch of two."""
+    from semantic_restore.colorize.guided import fast_guided_upsample, resize_area
+    from semantic_restore.colorize.models.chroma import finish_chroma
+    from semantic_restore.utils.color import clamp_ab_to_gamut, lab_to_rgb, merge_l_ab
+
+    gen = torch.Generator().manual_seed(7)
+    H, W = small[0] * 2, small[1] * 2
+    l_full = torch.rand(1, 1, H, W, generator=gen) * 100
+    l_small = resize_area(l_full, small)
+    ab_small = (torch.rand(2, 2, *small, generator=gen) - 0.5) * 120
+    out = finish_chroma(l_full, ab_small, l_small, strength=0.7)
+    ab = fast_guided_upsample(l_full, ab_small, radius=radius, eps=4.0, guide_low=l_small)
+    l = l_full.expand(2, -1, -1, -1)
+    want = lab_to_rgb(merge_l_ab(l, clamp_ab_to_gamut(l, ab * 0.7))).clamp(0, 1)
+    assert out.shape == (2, 3, H, W) and out.dtype == torch.float32
+    torch.testing.assert_close(out, want, atol=1e-5, rtol=0)
