@@ -152,3 +152,21 @@ def test_degenerate_and_thin_grids(size):
     x = propagate_ab(l, ab, w)
     assert x.shape == ab.shape and bool(torch.isfinite(x).all())
     assert abs(float(x[0, 0, 0, 0]) - 10.0) < 0.1
+
+
+def test_luminance_affinity_adaptive_sigma_against_a_numpy_loop():
+    """``sigma^2`` per link = max(sigma^2, adaptive x 3x3 variance of L), averaged over both ends."""
+    from semantic_restore.colorize.propagate import _AFFINITY_FLOOR
+
+    l = np.random.default_rng(11).random((5, 6)) * 60
+    sigma, adaptive = 4.0, 3.0
+    pad = np.pad(l, 1, mode="edge")
+    var = np.array([[pad[i:i + 3, j:j + 3].var() for j in range(6)] for i in range(5)])
+    v = np.maximum(adaptive * var, sigma * sigma)
+    want_h = np.maximum(np.exp(-0.5 * (l[:, 1:] - l[:, :-1]) ** 2 / (0.5 * (v[:, 1:] + v[:, :-1]))), _AFFINITY_FLOOR)
+    want_v = np.maximum(np.exp(-0.5 * (l[1:] - l[:-1]) ** 2 / (0.5 * (v[1:] + v[:-1]))), _AFFINITY_FLOOR)
+    ah, av = luminance_affinity(torch.from_numpy(l)[None, None], sigma, adaptive)
+    np.testing.assert_allclose(ah[0, 0].numpy(), want_h, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(av[0, 0].numpy(), want_v, rtol=1e-9, atol=1e-12)
+    plain_h, _ = luminance_affinity(torch.from_numpy(l)[None, None], sigma)
+    assert (ah >= plain_h).all() and (ah > plain_h).any()  # texture softens the links
