@@ -208,3 +208,19 @@ def test_colorize_into_writes_each_frame_in_place(rec, with_conf):
         if with_conf:
             assert torch.equal(conf[t], torch.full((1, SIDE, SIDE), t / 100 + 0.25))
     assert film.colorize_into([], out, conf, _Encoder(), [_ref(0)]) == 0
+
+
+def test_shot_film_reference_and_frame_checks_name_their_input():
+    from semantic_restore.colorize.models.shot_film import _checked, reference_list
+    from semantic_restore.utils.checks import SemRestoreInputError
+
+    assert reference_list(None, "references") == [] and reference_list(torch.zeros(0, 3, 4, 4), "references") == []
+    refs = reference_list([torch.zeros(3, 4, 4), torch.zeros(1, 3, 5, 6)], "references")
+    assert [tuple(r.shape) for r in refs] == [(1, 3, 4, 4), (1, 3, 5, 6)]
+    with pytest.raises(SemRestoreInputError) as info:
+        reference_list(torch.zeros(2, 4, 4, 4), "keyframe 12")
+    assert str(info.value) == ("keyframe 12: expected colour images [1, 3, H, W], got 4 channels. "
+                               "Use colour photos as references.")
+    with pytest.raises(SemRestoreInputError) as info:
+        list(_checked([torch.zeros(1, 3, 4, 4), torch.zeros(3, 4, 4)]))
+    assert str(info.value).startswith("image: ")
