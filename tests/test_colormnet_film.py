@@ -182,3 +182,19 @@ def test_node_colormnet_with_shots_is_the_film_stream(monkeypatch, net, colormne
     assert conf.shape == (3, 32, 48)
     # the cut restarts the memory with the rocket's photo: frame 1 is the start of a fresh clip
     assert torch.equal(expected[1:], colormnet_colorize(frames[1:], refs[:1], net))
+
+
+def test_film_stream_interrupt_reaches_the_frames(net, clips):
+    class Stop(Exception):
+        pass
+
+    calls = []
+
+    def interrupt():
+        calls.append(1)
+        if len(calls) > 1:
+            raise Stop
+
+    frames = clips.clip(48, 64)
+    with pytest.raises(Stop):
+        list(colormnet_film_stream(iter(frames), [clips.photo("rocket", 40, 60)], net, shots=[], interrupt=interrupt))

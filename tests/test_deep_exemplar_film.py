@@ -149,3 +149,19 @@ def test_cli_folder_method_deep_exemplar_stills_and_films(tmp_path, cli_files, c
 
     base = ColorizeOptions(references=(str(ref),))
     assert ColorizeOptions(references=(str(ref),), method="deep_exemplar").fingerprint() != base.fingerprint()
+
+
+def test_stream_interrupt_reaches_the_frames(model, clips):
+    class Stop(Exception):
+        pass
+
+    calls = []
+
+    def interrupt():
+        calls.append(1)
+        if len(calls) > 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        list(deep_exemplar_stream(iter(clips.clip()), clips.photo("chelsea"), model, area=AREA, detect_shots=False,
+                                  interrupt=interrupt))
