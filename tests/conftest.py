@@ -182,3 +182,22 @@ class _FilmClips:
 def clips() -> _FilmClips:
     """Helpers for small film clips (:class:`_FilmClips`)."""
     return _FilmClips()
+
+
+class Interrupted(Exception):
+    """Raised by the ``interrupt_on_second_call`` fixture."""
+
+
+@pytest.fixture
+def interrupt_on_second_call():
+    """An ``interrupt`` callback that passes once, then raises :class:`Interrupted` (a run stopped
+    mid-way); the class is its ``error`` attribute."""
+    calls = []
+
+    def interrupt():
+        calls.append(1)
+        if len(calls) > 1:
+            raise Interrupted
+
+    interrupt.error = Interrupted
+    return interrupt

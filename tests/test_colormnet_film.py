@@ -184,17 +184,8 @@ def test_node_colormnet_with_shots_is_the_film_stream(monkeypatch, net, colormne
     assert torch.equal(expected[1:], colormnet_colorize(frames[1:], refs[:1], net))
 
 
-def test_film_stream_interrupt_reaches_the_frames(net, clips):
-    class Stop(Exception):
-        pass
-
-    calls = []
-
-    def interrupt():
-        calls.append(1)
-        if len(calls) > 1:
-            raise Stop
-
+def test_film_stream_interrupt_reaches_the_frames(net, clips, interrupt_on_second_call):
     frames = clips.clip(48, 64)
-    with pytest.raises(Stop):
-        list(colormnet_film_stream(iter(frames), [clips.photo("rocket", 40, 60)], net, shots=[], interrupt=interrupt))
+    with pytest.raises(interrupt_on_second_call.error):
+        list(colormnet_film_stream(iter(frames), [clips.photo("rocket", 40, 60)], net, shots=[],
+                                   interrupt=interrupt_on_second_call))

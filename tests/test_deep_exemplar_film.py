@@ -151,17 +151,7 @@ def test_cli_folder_method_deep_exemplar_stills_and_films(tmp_path, cli_files, c
     assert ColorizeOptions(references=(str(ref),), method="deep_exemplar").fingerprint() != base.fingerprint()
 
 
-def test_stream_interrupt_reaches_the_frames(model, clips):
-    class Stop(Exception):
-        pass
-
-    calls = []
-
-    def interrupt():
-        calls.append(1)
-        if len(calls) > 1:
-            raise Stop
-
-    with pytest.raises(Stop):
+def test_stream_interrupt_reaches_the_frames(model, clips, interrupt_on_second_call):
+    with pytest.raises(interrupt_on_second_call.error):
         list(deep_exemplar_stream(iter(clips.clip()), clips.photo("chelsea"), model, area=AREA, detect_shots=False,
-                                  interrupt=interrupt))
+                                  interrupt=interrupt_on_second_call))

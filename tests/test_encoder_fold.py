@@ -10,16 +10,18 @@ from semantic_restore.encoders import create_encoder
 from semantic_restore.encoders.fold import InferenceCopy, fold_batchnorm
 
 
-def _randomise_norms(model: nn.Module, seed: int) -> None:
-    """Non-trivial running statistics (fresh BatchNorms are identities, which would fold to nothing)."""
+def _randomise_norms(model: nn.Module, seed: int, spread: float = 0.1) -> None:
+    """Non-trivial running statistics, and affine parameters where a norm has them (fresh BatchNorms
+    are identities, which would fold to nothing); ``spread`` scales the means and biases."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * spread)
                 m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+                if m.affine:
+                    m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                    m.bias.copy_(torch.randn(m.num_features, generator=g) * spread)
 
 
 def _stages(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
@@ -92,25 +94,12 @@ class _Net(nn.Sequential):
         return [self(x)]
 
 
-def _set_stats(model: nn.Module, seed: int) -> None:
-    """Running statistics (and affine parameters where a norm has them) away from the identity."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.5)
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.25)
-                if m.affine:
-                    m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                    m.bias.copy_(torch.randn(m.num_features, generator=g))
-
-
 def test_norms_without_affine_parameters_and_timm_norm_act_layers_fold():
     from timm.layers import BatchNormAct2d
 
     model = _Net(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4, affine=False), nn.Conv2d(4, 4, 1),
                  BatchNormAct2d(4, act_layer=nn.ReLU, drop_layer=nn.Dropout))
-    _set_stats(model, 6)
+    _randomise_norms(model, 6, 0.5)
     model.eval()
     folded, folds = fold_batchnorm(model)
     assert folds == 2 and isinstance(folded[1], nn.Identity)
@@ -127,7 +116,7 @@ def test_norms_without_affine_parameters_and_timm_norm_act_layers_fold():
 
 def test_inference_copy_is_channels_last_in_the_model_s_dtype():
     model = _Net(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU()).double()
-    _set_stats(model, 8)
+    _randomise_norms(model, 8, 0.5)
     model.eval()
     copy_ = InferenceCopy(_stages).get(model)
     assert copy_ is not model and isinstance(copy_[1], nn.Identity)
@@ -139,7 +128,7 @@ def test_inference_copy_is_channels_last_in_the_model_s_dtype():
 
 def test_hooks_stay_on_the_model_are_copied_and_a_new_hook_rebuilds_the_copy():
     model = _Net(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
-    _set_stats(model, 10)
+    _randomise_norms(model, 10, 0.5)
     model.eval()
     seen = []
     first = model[0].register_forward_hook(lambda m, i, o: seen.append("a"))
@@ -177,7 +166,7 @@ def test_a_fold_of_a_small_output_is_judged_relative_to_that_output(caplog):
     assert float(msg[len(head):-len(tail)]) > 1e-3  # the relative change, a number
     caplog.clear()
     good = _Net(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4))
-    _set_stats(good, 13)
+    _randomise_norms(good, 13, 0.5)
     assert InferenceCopy(_stages).get(good.eval()) is not good
     assert [r.getMessage() for r in caplog.records] == ["Folded 2 BatchNorm layers for inference"]
 
@@ -185,7 +174,7 @@ def test_a_fold_of_a_small_output_is_judged_relative_to_that_output(caplog):
 def test_building_the_copy_leaves_the_global_random_stream_alone():
     # the fold check draws its input from its own generator: a seeded caller gets the same numbers
     model = _Net(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4))
-    _set_stats(model, 14)
+    _randomise_norms(model, 14, 0.5)
     torch.manual_seed(15)
     assert InferenceCopy(_stages).get(model.eval()) is not model
     after_build = torch.rand(4)
