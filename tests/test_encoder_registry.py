@@ -4,6 +4,7 @@ name a wrong name's closest matches (module-level registration runs before any t
 from __future__ import annotations
 
 import pytest
+import torch
 
 from semantic_restore.encoders import registry
 from semantic_restore.encoders.config import EncoderConfig
@@ -97,3 +98,17 @@ def test_vit_vgg_taps_end_each_quarter_of_the_depth(name, quarter):
     q = quarter
     assert cfg.extra["vgg_sources"] == {"r12": f"block{q - 1}", "r22": f"block{q - 1}", "r32": f"block{2 * q - 1}",
                                         "r42": f"block{3 * q - 1}", "r52": "last"}
+
+
+def test_dtype_spellings_and_a_bad_one():
+    from semantic_restore.encoders._builder import _resolve_dtype
+
+    f32, f16, bf16 = torch.float32, torch.float16, torch.bfloat16
+    spellings = {None: f32, "auto": f32, "fp32": f32, "float32": f32, "fp16": f16, "float16": f16, "bf16": bf16,
+                 "bfloat16": bf16, torch.float64: torch.float64}
+    for given, want in spellings.items():
+        assert _resolve_dtype(given) is want, given
+    with pytest.raises(SemRestoreInputError) as info:
+        _resolve_dtype("int8")
+    assert str(info.value) == ("dtype: expected one of ['bf16', 'bfloat16', 'float16', 'float32', 'fp16'] "
+                               "or a torch.dtype, got 'int8'.")

@@ -178,3 +178,16 @@ def test_loading_official_files(tmp_path, fx):
     assert torch.equal(model.colornet.conv10_ab.weight, sds["colornet"]["conv10_ab.weight"])
     # conv1_1 is BGR in the Caffe file and RGB in ours
     assert torch.equal(model.vgg.model.features[0].weight, sds["vgg19_conv"]["conv1_1.weight"].flip(1))
+
+
+def test_reference_lab_to_rgb_stays_in_the_unit_range_and_matches_skimage_in_gamut():
+    from skimage.color import lab2rgb
+
+    from semantic_restore.colorize.models.deep_exemplar import reference_lab_to_rgb
+
+    extreme = torch.tensor([[0.0, 100, 100], [100, -128, 127], [50, 127, -128], [20, -80, -100]]).T.reshape(1, 3, 4, 1)
+    out = reference_lab_to_rgb(extreme.double())
+    assert float(out.min()) == 0.0 and float(out.max()) == 1.0  # clipped on both sides
+    lab = torch.tensor([[50.0, 10, -20], [70, -30, 40], [30, 20, 10]]).T.reshape(1, 3, 3, 1).double()
+    ref = lab2rgb(lab[0].permute(1, 2, 0).numpy())
+    assert abs(reference_lab_to_rgb(lab)[0].permute(1, 2, 0).numpy() - ref).max() < 2e-3
