@@ -112,3 +112,12 @@ def test_dtype_spellings_and_a_bad_one():
         _resolve_dtype("int8")
     assert str(info.value) == ("dtype: expected one of ['bf16', 'bfloat16', 'float16', 'float32', 'fp16'] "
                                "or a torch.dtype, got 'int8'.")
+
+
+def test_vit_features_read_the_configured_blocks():
+    """On a ViT (every layer at the patch stride) each VGG layer reads the block its config names."""
+    from semantic_restore.encoders import create_encoder
+
+    enc = create_encoder("dinov2_vits14", pretrained=False)
+    assert {v: enc._vgg_source(v) for v in ("r12", "r22", "r32", "r42", "r52")} == {
+        "r12": "block2", "r22": "block2", "r32": "block5", "r42": "block8", "r52": "last"}
