@@ -6,6 +6,7 @@ Each function is pure (no I/O) and returns a new dict that loads with ``strict=T
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import torch
 
@@ -14,11 +15,12 @@ from ..utils.checks import input_error
 __all__ = ["efficientnet_filter", "dinov2_filter", "clip_filter", "plain_filter", "strip_prefixes"]
 
 
-def strip_prefixes(state_dict: dict, prefixes: tuple[str, ...] = ("module.", "model.", "backbone.")) -> dict:
-    """Drop wrapper prefixes (DataParallel ``module.``, Lightning ``model.``) shared by every key."""
-    for p in prefixes:
-        if state_dict and all(k.startswith(p) for k in state_dict):
-            state_dict = {k[len(p):]: v for k, v in state_dict.items()}
+def strip_prefixes(state_dict: Mapping, prefixes: tuple[str, ...] = ("module.", "model.", "backbone.")) -> dict:
+    """Drop wrapper prefixes (DataParallel ``module.``, Lightning ``model.``) shared by every key,
+    in any order and nesting (``backbone.model.``, ``state_dict.module.``)."""
+    state_dict = dict(state_dict)
+    while state_dict and (p := next((p for p in prefixes if all(k.startswith(p) for k in state_dict)), None)):
+        state_dict = {k[len(p):]: v for k, v in state_dict.items()}
     return state_dict
 
 

@@ -11,18 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from .checkpoints import strip_prefixes
+
 __all__ = ["identify_state_dict"]
 
 _VIT_SIZES = {384: "S", 768: "B", 1024: "L", 1280: "H", 1536: "g"}
 _PREFIXES = ("module.", "model.", "backbone.", "dinov2.", "clip.", "state_dict.")
-
-
-def _strip(shapes: Mapping[str, tuple]) -> dict[str, tuple]:
-    """Drop wrapper prefixes shared by every key, in any order and nesting (``state_dict.module.``)."""
-    shapes = dict(shapes)
-    while shapes and (p := next((p for p in _PREFIXES if all(k.startswith(p) for k in shapes)), None)):
-        shapes = {k[len(p):]: v for k, v in shapes.items()}
-    return shapes
 
 
 def _count(shapes: Mapping[str, tuple], pattern: str) -> int:
@@ -91,7 +85,7 @@ def _vgg(s: dict) -> str | None:
 
 def identify_state_dict(shapes: Mapping[str, tuple]) -> str | None:
     """A label for the architecture of ``{key: shape}``, or ``None`` when not recognised."""
-    s = _strip({k: tuple(v) for k, v in shapes.items()})
+    s = strip_prefixes({k: tuple(v) for k, v in shapes.items()}, _PREFIXES)
     for probe in (_dinov2, _clip, _efficientnet, _resnet, _vgg):
         label = probe(s)
         if label:

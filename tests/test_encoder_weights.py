@@ -161,3 +161,14 @@ def test_lukemelas_lite0_with_one_tensor_of_another_shape_is_refused():
         efficientnet_filter(bad, model)
     assert str(info.value).startswith("weights: expected bn1.running_mean (32,), got _bn0.running_mean (33,). "
                                       "This is not an EfficientNet-Lite0 checkpoint.")
+
+
+def test_wrapper_prefixes_are_stripped_in_any_order():
+    from semantic_restore.encoders.checkpoints import plain_filter, strip_prefixes
+
+    sd = {"conv.weight": torch.zeros(1), "fc.bias": torch.zeros(2)}
+    for prefix in ("module.", "backbone.model.", "model.module.backbone."):
+        assert plain_filter({prefix + k: v for k, v in sd.items()}, None).keys() == sd.keys()
+    mixed = {"module.conv.weight": torch.zeros(1), "fc.bias": torch.zeros(2)}
+    assert strip_prefixes(mixed) == mixed  # not shared by every key: kept
+    assert strip_prefixes({"clip.model.x": 1}, ("model.",)) == {"clip.model.x": 1}  # only listed prefixes
