@@ -25,15 +25,12 @@ import torch
 import torch.nn.functional as F
 
 from ..colorize.chroma_transfer import transfer_chroma
+from ..colorize.guided import box_filter
 from ..utils.color import clamp_ab_to_gamut, lab_to_rgb, merge_l_ab, rgb_to_lab
 from ._photos import skimage_photo
 from .chroma import PHOTOS, SHIFT, degrade, edge_region, evaluate, naive
 
 RADIUS, STEP, SIGMA_SPACE = 16, 2, 10.0
-
-
-def _box(x: torch.Tensor, r: int) -> torch.Tensor:
-    return F.avg_pool2d(x, 2 * r + 1, stride=1, padding=r, count_include_pad=False)
 
 
 def bilateral(rgb: torch.Tensor, sigma_l: float, footprint: int | None = None, tau: float = 100.0) -> torch.Tensor:
@@ -44,7 +41,7 @@ def bilateral(rgb: torch.Tensor, sigma_l: float, footprint: int | None = None, t
     conf = torch.ones_like(l)
     if footprint is not None:
         r = max(1, round(footprint / 2))
-        conf = torch.exp(-(_box(l * l, r) - _box(l, r).square()).clamp_min(0) / tau)
+        conf = torch.exp(-(box_filter(l * l, r) - box_filter(l, r).square()).clamp_min(0) / tau)
     h, w = l.shape[-2:]
     pad = lambda x: F.pad(x, (RADIUS,) * 4, mode="replicate")  # noqa: E731
     lp, abp, cp = pad(l), pad(ab), pad(conf)
