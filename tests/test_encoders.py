@@ -96,6 +96,13 @@ def test_timm_any_requires_local_file():
     assert enc.dense(torch.rand(1, 3, 64, 64)).shape == (1, 256, 4, 4)
 
 
+def test_timm_any_reads_strides_and_channels_of_every_stage():
+    """ResNet-18's stages (He et al. 2016, table 1): stem 64 at /2, then 64, 128, 256, 512 at /4../32."""
+    config = create_encoder("timm:resnet18", pretrained=False).config
+    assert config.strides == {"s2": 2, "s4": 4, "s8": 8, "s16": 16, "s32": 32}
+    assert config.channels == {"s2": 64, "s4": 64, "s8": 128, "s16": 256, "s32": 512}
+
+
 # -- real weights ------------------------------------------------------------------------------
 def _photo(name: str, size: int | None = None) -> torch.Tensor:
     from skimage import data

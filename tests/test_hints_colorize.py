@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from semantic_restore.colorize.hint_colorize import hint_colorize, hint_prior
+from semantic_restore.colorize.hint_colorize import _scaled, hint_colorize, hint_prior
 from semantic_restore.colorize.hint_sources import Hints, hints_from_image_mask, hints_from_points, sample_hints
 from semantic_restore.utils.checks import SemRestoreInputError
 from semantic_restore.utils.color import clamp_ab_to_gamut, lab_to_rgb, rgb_to_l, rgb_to_lab
@@ -145,3 +145,14 @@ def test_image_errors(photo):
         hint_colorize(photo * 255, hints)
     with pytest.raises(SemRestoreInputError, match="batch of 1 or 2"):
         hint_colorize(photo.expand(2, -1, -1, -1), Hints(torch.zeros(3, 2, 96, 144), torch.zeros(3, 1, 96, 144)))
+
+
+@pytest.mark.parametrize("size, pixels, want", [
+    ((480, 640), 480 * 640 // 4, (240, 320)),  # both sides by sqrt(1/4)
+    ((100, 100), 10**6, (100, 100)),  # never upsampled
+    ((1, 1000), 100, (1, 316)),  # a one-row strip keeps its row: sqrt(100/1000) * 1000 = 316.2
+    ((3, 3000), 90, (1, 300)),  # sqrt(90 / 9000) = 0.1: 0.3 rows round to 0, floored at 1
+])
+def test_solve_grid_size(size, pixels, want):
+    """The grid the solve runs on: the image's aspect at ``pixels`` pixels, at least one row and column."""
+    assert _scaled(size, pixels) == want

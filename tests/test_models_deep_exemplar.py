@@ -191,3 +191,13 @@ def test_reference_lab_to_rgb_stays_in_the_unit_range_and_matches_skimage_in_gam
     lab = torch.tensor([[50.0, 10, -20], [70, -30, 40], [30, 20, 10]]).T.reshape(1, 3, 3, 1).double()
     ref = lab2rgb(lab[0].permute(1, 2, 0).numpy())
     assert abs(reference_lab_to_rgb(lab)[0].permute(1, 2, 0).numpy() - ref).max() < 2e-3
+
+
+def test_vgg19_encoder_row_names_the_official_file_and_caffe_inputs():
+    """The encoder row of Deep Exemplar's VGG19: its own name and file (vgg19_conv.pth, not torchvision's
+    vgg19-dcbb9e9d.pth), the Caffe BGR means in RGB order (103.939, 116.779, 123.68 / 255) and std 1/255."""
+    config = vgg19_encoder().config
+    assert config.name == "vgg19_deep_exemplar"
+    assert config.weight_files == ("vgg19_conv.pth",)
+    assert config.mean == pytest.approx((123.68 / 255, 116.779 / 255, 103.939 / 255), abs=1e-6)
+    assert config.std == pytest.approx((1 / 255,) * 3)
