@@ -15,7 +15,7 @@ border) by whole cells plus the shift that moves the cell centres onto the patch
 encoder, and keep the cells that land on the patches (:func:`crop_to_patches`).
 
 ``grid_phase`` gives, per family, the input pixel on which cell 0 is centred (``s * j + phase``
-for cell ``j``), measured in ``tests/test_feature_grid.py`` from the receptive field of a cell.
+for cell ``j``), measured in ``tests/test_guard_borders.py`` from the receptive field of a cell.
 """
 
 from __future__ import annotations

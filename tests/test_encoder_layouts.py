@@ -7,6 +7,7 @@ import torch
 from safetensors.torch import save_file
 
 from semantic_restore.encoders import create_encoder, get_config
+from semantic_restore.utils.checks import SemRestoreInputError
 
 
 X = torch.rand(1, 3, 70, 98)
@@ -178,3 +179,25 @@ def test_dinov2_filter_strips_wrappers_and_adds_the_missing_mask_token(official_
     zero_mask = {**no_mask, "mask_token": torch.zeros_like(sd["mask_token"])}
     a, b = dinov2_filter(no_mask, model), dinov2_filter(zero_mask, model)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_hugging_face_dinov2_renames_concatenates_and_keeps_unknown_keys():
+    """Legacy and transformers >= 5 names become official ones, q/k/v are stacked in that order, a key
+    neither knows is kept as it is (the strict load then names it), and a block missing a part is refused."""
+    from semantic_restore.encoders.checkpoints import _hf_dinov2_to_official
+
+    q, k, v, extra = torch.full((2, 2), 1.0), torch.full((2, 2), 2.0), torch.full((2, 2), 3.0), torch.ones(4)
+    out = _hf_dinov2_to_official({
+        "embeddings.cls_token": extra, "encoder.layer.3.attention.attention.value.weight": v,
+        "encoder.layer.3.attention.attention.query.weight": q, "encoder.layer.3.attention.attention.key.weight": k,
+        "encoder.layer.1.attention.k_proj.bias": k[0], "encoder.layer.1.attention.q_proj.bias": q[0],
+        "encoder.layer.1.attention.v_proj.bias": v[0], "pooler.dense.weight": extra})
+    assert set(out) == {"cls_token", "blocks.3.attn.qkv.weight", "blocks.1.attn.qkv.bias", "pooler.dense.weight"}
+    assert torch.equal(out["blocks.3.attn.qkv.weight"], torch.cat([q, k, v]))
+    assert torch.equal(out["blocks.1.attn.qkv.bias"], torch.tensor([1.0, 1, 2, 2, 3, 3]))
+    assert out["pooler.dense.weight"] is extra and out["cls_token"] is extra
+    with pytest.raises(SemRestoreInputError) as info:
+        _hf_dinov2_to_official({"encoder.layer.5.attention.attention.query.weight": q,
+                                "encoder.layer.5.attention.attention.key.weight": k})
+    assert str(info.value) == ("weights: expected query, key and value of block 5, got only ['key', 'query']. "
+                               "The file is incomplete; get it again from its source.")

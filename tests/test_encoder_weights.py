@@ -112,6 +112,19 @@ def test_bare_hugging_face_file_says_what_to_rename_it_to(tmp_path):
     assert "dinov2-small-with-registers/model.safetensors" in msg
 
 
+
+@pytest.mark.parametrize("files, want", [
+    (("a.pth", "sub/b.safetensors", "c.safetensors"), "c.safetensors"),  # a flat safetensors name first
+    (("a.pth", "sub/b.safetensors", "c.pth"), "a.pth"),  # none flat: the first name
+])
+def test_the_rename_suggestion_is_a_flat_name_of_the_row(files, want):
+    """A bare ``model.safetensors`` is to be renamed to a name the search will find in the same folder."""
+    import dataclasses
+
+    from semantic_restore.encoders._builder import _rename_target
+
+    assert _rename_target(dataclasses.replace(get_config("dinov2_vits14"), weight_files=files)) == want
+
 @pytest.mark.parametrize("key", ["official/dinov2_vits14_pretrain.pth", "official/dinov2_vitb14_reg4_pretrain.pth",
                                  "official/dinov2_vitl14_pretrain.pth",
                                  "transformers_legacy/facebook/dinov2-small-with-registers/model.safetensors",
@@ -172,3 +185,37 @@ def test_wrapper_prefixes_are_stripped_in_any_order():
     mixed = {"module.conv.weight": torch.zeros(1), "fc.bias": torch.zeros(2)}
     assert strip_prefixes(mixed) == mixed  # not shared by every key: kept
     assert strip_prefixes({"clip.model.x": 1}, ("model.",)) == {"clip.model.x": 1}  # only listed prefixes
+
+
+@pytest.fixture(scope="module")
+def lite0_files():
+    """The packaged lukemelas-layout Lite0 state dict and a timm efficientnet_lite0 to pair it with."""
+    from semantic_restore.encoders.registry import get_family
+
+    cfg = get_config("efficientnet_lite0")
+    sd = torch.load(get_family(cfg).packaged_file(cfg), weights_only=True, map_location="cpu")
+    return sd, create_encoder("efficientnet_lite0", pretrained=False).model
+
+
+@pytest.mark.parametrize("extra", ["_unknown.weight", "_conv_stem.extra", "_blocks.0._weird.weight",
+                                   "_blocks.0._depthwise_conv.extra"])
+def test_lukemelas_lite0_with_an_unknown_tensor_is_counted_not_crashed(lite0_files, extra):
+    """Keys the lukemelas order does not know still sort (last), so the file is refused by its count."""
+    from semantic_restore.encoders.checkpoints import efficientnet_filter
+
+    sd, model = lite0_files
+    n = len(model.state_dict())
+    with pytest.raises(SemRestoreInputError) as info:
+        efficientnet_filter({**sd, extra: torch.zeros(1)}, model)
+    assert str(info.value) == f"weights: expected {n} tensors (EfficientNet-Lite0), got {n + 1} tensors."
+
+
+def test_a_file_in_neither_lite0_layout_is_named_by_its_first_keys(lite0_files):
+    from semantic_restore.encoders.checkpoints import efficientnet_filter
+
+    _, model = lite0_files
+    with pytest.raises(SemRestoreInputError) as info:
+        efficientnet_filter({"a.weight": torch.zeros(1), "b.bias": torch.zeros(1), "c": torch.zeros(1), "d": torch.zeros(1)},
+                            model)
+    assert str(info.value) == ("weights: expected an EfficientNet-Lite0 checkpoint in timm or lukemelas layout, got "
+                               "keys starting ['a.weight', 'b.bias', 'c']. Use efficientnet-lite0-57934424.pth.")
