@@ -117,8 +117,21 @@ def test_loading_official_file_and_errors(tmp_path):
     bad = tmp_path / "bad" / "icolorit_tiny_4ch_patch16_224.pth"
     bad.parent.mkdir()
     torch.save({"model": sd, "args": argparse.Namespace(lr=1)}, bad)
-    with pytest.raises(UnsafeWeightsError, match=r"safetensors.*\['model'\]"):
+    with pytest.raises(UnsafeWeightsError, match=r"safetensors.*\['model'\]") as info:
         load_icolorit("tiny", search_dirs=[str(bad.parent)])
+    # ... and the recipe, run as printed, makes the folder load (the conversion beside the official
+    # file is used from then on) without touching the official file
+    import shlex
+    import subprocess
+    import sys
+
+    argv = shlex.split(str(info.value).split("convert it once: ", 1)[1])
+    assert argv[:2] == ["python", "-c"] and len(argv) == 3
+    subprocess.run([sys.executable, "-c", argv[2]], check=True)
+    assert sorted(os.listdir(bad.parent)) == ["icolorit_tiny_4ch_patch16_224.pth",
+                                              "icolorit_tiny_4ch_patch16_224.safetensors"]
+    converted = load_icolorit("tiny", search_dirs=[str(bad.parent)])
+    assert torch.equal(converted.blocks[0].attn.qkv.weight, sd["blocks.0.attn.qkv.weight"])
     with pytest.raises(ValueError, match="official key layout"):
         IColoriT(config_from_state_dict(sd)).load_state_dict  # noqa: B018 (build only)
         from semantic_restore.colorize.models.loading import load_into

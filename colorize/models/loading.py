@@ -43,7 +43,8 @@ class ModelFile:
 
 
 def find_weights(file: ModelFile, weights: str | None = None, search_dirs: Sequence[str] | None = None) -> str:
-    """Path of ``weights`` if given, else the first official file name found in the model folders.
+    """Path of ``weights`` if given, else the first official file name found in the model folders
+    (its ``.safetensors`` conversion when one lies beside it).
 
     Raises:
         ModelFileNotFoundError: naming the folders, the exact file names and the source.
@@ -56,7 +57,11 @@ def find_weights(file: ModelFile, weights: str | None = None, search_dirs: Seque
     dirs = default_search_dirs() if search_dirs is None else list(search_dirs)
     names = list(file.filenames)
     names += [os.path.splitext(n)[0] + ".safetensors" for n in file.filenames if not n.endswith(".safetensors")]
-    return find_model_file(names, dirs, what=file.what, source=file.source)
+    path = find_model_file(names, dirs, what=file.what, source=file.source)
+    # A .safetensors file beside the official one is the conversion the user made of it (the recipe an
+    # official pickle's error prints): use it, or the official file would keep failing the same way.
+    converted = os.path.splitext(path)[0] + ".safetensors"
+    return converted if os.path.isfile(converted) else path
 
 
 def _recipe(path: str, key: str | None) -> str:
