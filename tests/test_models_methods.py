@@ -138,3 +138,100 @@ def test_finish_chroma_is_the_documented_guided_upsampling(small, radius):
     want = lab_to_rgb(merge_l_ab(l, clamp_ab_to_gamut(l, ab * 0.7))).clamp(0, 1)
     assert out.shape == (2, 3, H, W) and out.dtype == torch.float32
     torch.testing.assert_close(out, want, atol=1e-5, rtol=0)
+
+
+class _Recorder:
+    """Stands in for a loader or a stream: records its arguments; a stream yields frame t filled with t."""
+
+    def __init__(self, result=None):
+        self.calls, self.result = [], result
+
+    def load(self, *args, **kwargs):
+        self.calls.append((args, kwargs))
+        return self.result
+
+    def stream(self, frames, references, model, **kwargs):
+        self.calls.append(((len(frames), references, model), kwargs))
+        for t, frame in enumerate(frames):
+            yield torch.full((1, 3, *frame.shape[-2:]), float(t))
+
+
+def _interrupt():
+    pass
+
+
+@pytest.mark.parametrize("which", ["deep_exemplar", "colormnet"])
+def test_clip_wrappers_hand_every_argument_to_their_model_and_stream(monkeypatch, which):
+    """The nodes' and CLI's entry points for a clip: the search folders and device reach the loader;
+    strength, area, cuts and interrupt reach the stream with no shot detection; frames come back in
+    order, one progress step each. Defaults: strength 1, device cpu, no cuts."""
+    from semantic_restore.colorize.models import colormnet, deep_exemplar, deep_exemplar_film, methods
+
+    loader, stream = _Recorder(result="net"), _Recorder()
+    if which == "deep_exemplar":
+        monkeypatch.setattr(deep_exemplar, "load_deep_exemplar", loader.load)
+        monkeypatch.setattr(deep_exemplar_film, "deep_exemplar_stream", stream.stream)
+        run, extra = methods.deep_exemplar_clip, {"area": 1234}
+    else:
+        monkeypatch.setattr(colormnet, "load_colormnet", loader.load)
+        monkeypatch.setattr(colormnet, "colormnet_film_stream", stream.stream)
+        run, extra = methods.colormnet_clip, {}
+    target, refs = torch.rand(2, 3, 5, 7), torch.rand(1, 3, 4, 4)
+    steps = []
+    out = run(target, refs, strength=0.25, shots=[1], search_dirs=["/x"], device="cpu", progress=steps.append,
+              interrupt=_interrupt, **extra)
+    assert out.shape == (2, 3, 5, 7) and torch.equal(out[:, 0, 0, 0], torch.tensor([0.0, 1.0]))
+    assert steps == [1, 1]
+    assert loader.calls == [((), {"search_dirs": ["/x"], "device": "cpu"})]
+    (n, got_refs, model), kwargs = stream.calls[0]
+    assert (n, model) == (2, "net") and torch.equal(got_refs, refs)
+    assert kwargs == {"strength": 0.25, "detect_shots": False, "shots": [1], "interrupt": _interrupt, **extra}
+    run(target, refs)
+    assert loader.calls[1] == ((), {"search_dirs": None, "device": "cpu"})
+    assert stream.calls[1][1] == {"strength": 1.0, "detect_shots": False, "shots": [], "interrupt": None,
+                                  **({"area": None} if extra else {})}
+
+
+def test_icolorit_hints_hands_its_arguments_on(monkeypatch):
+    from semantic_restore.colorize.models import icolorit, methods
+
+    loader, runs = _Recorder(result="model"), []
+    monkeypatch.setattr(methods, "load_any_icolorit", loader.load)
+    monkeypatch.setattr(icolorit, "icolorit_colorize", lambda *a, **k: runs.append((a, k)) or "out")
+    steps = []
+    assert methods.icolorit_hints("x", "hints", search_dirs=["/m"], progress=steps.append,
+                                  interrupt=_interrupt) == "out"
+    assert loader.calls == [((["/m"], "cpu"), {})]
+    assert runs == [(("x", "hints", "model"), {"progress": steps.append, "interrupt": _interrupt})]
+
+
+def test_any_icolorit_tries_base_small_tiny_and_names_all_three(monkeypatch):
+    from semantic_restore.colorize.models import icolorit, methods
+
+    tried = []
+
+    def fake(variant, search_dirs=None, device=None):
+        tried.append((variant, search_dirs, device))
+        if variant != "tiny":
+            raise ModelFileNotFoundError(f"no {variant} here")
+        return "tiny model"
+
+    monkeypatch.setattr(icolorit, "load_icolorit", fake)
+    assert methods.load_any_icolorit(["/m"], "cpu") == "tiny model"
+    assert tried == [("base", ["/m"], "cpu"), ("small", ["/m"], "cpu"), ("tiny", ["/m"], "cpu")]
+    monkeypatch.setattr(icolorit, "load_icolorit", lambda variant, **k: (_ for _ in ()).throw(
+        ModelFileNotFoundError(f"no {variant} here")))
+    with pytest.raises(ModelFileNotFoundError) as info:
+        methods.load_any_icolorit(None, "cpu")
+    assert str(info.value) == ("iColoriT: expected one of icolorit_base_4ch_patch16_224.pth, "
+                               "icolorit_small_4ch_patch16_224.pth, icolorit_tiny_4ch_patch16_224.pth. no base here")
+
+
+def test_check_method_names_the_input_and_the_choices():
+    from semantic_restore.colorize.models.methods import check_method
+
+    assert check_method("b", ("a", "b")) == "b"
+    for kwargs, name in (({}, "method"), ({"name": "--method"}, "--method")):
+        with pytest.raises(ValueError) as info:
+            check_method("nope", ("a", "b"), **kwargs)
+        assert str(info.value) == f"{name}: expected one of ['a', 'b'], got 'nope'."
