@@ -60,7 +60,16 @@ def test_padding_puts_a_cell_centre_on_every_patch_centre():
                     assert first + cells <= total[axis] // stride
 
 
-@pytest.mark.parametrize("name", ["efficientnet_lite0", "resnet50", "vgg19"])
+def test_crop_keeps_rows_and_columns_of_a_wide_grid():
+    from semantic_restore.encoders.feature_grid import GridPadding, crop_to_patches
+
+    feats = torch.arange(6 * 8.0).reshape(1, 1, 6, 8)
+    out = crop_to_patches(feats, GridPadding(0, 0, 0, 0, first_row=1, first_col=2), (3, 5))
+    assert torch.equal(out, feats[..., 1:4, 2:7])
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "resnet50", "vgg19", "timm:resnet18",
+                                  "timm:tf_efficientnet_lite0"])  # TF "same" padding: centred a stride - 1 later
 def test_grid_phase_is_where_the_receptive_field_is_centred(name):
     """Independent check of ``grid_phase``: the support of an interior cell's gradient (which input
     pixels it depends on, whatever the weights) is centred on ``stride * j + phase``."""
