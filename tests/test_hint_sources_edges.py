@@ -72,3 +72,83 @@ def test_merge_errors_name_the_input(other, error, message):
     with pytest.raises(error) as err:
         _hints([(0, 0)], 1.0, batch=2).merge(other)
     assert str(err.value).startswith(message), str(err.value)
+
+
+# -- hints_from_points / hints_from_json / Hints.empty ------------------------------------------
+@pytest.mark.parametrize("color, rgb", [("#ff0000", (1.0, 0, 0)), ("#00ff00", (0, 1.0, 0)), ("#0000ff", (0, 0, 1.0)),
+                                        (" #3a7bd5 ", (0x3a / 255, 0x7b / 255, 0xd5 / 255))])
+def test_a_point_carries_the_lab_ab_of_its_hex_color(color, rgb):
+    from skimage.color import rgb2lab
+
+    from semantic_restore.colorize.hint_sources import hints_from_points
+
+    hints = hints_from_points([{"x": 2, "y": 1, "color": color, "size": 1}], 3, 4)
+    assert hints.ab.shape == (1, 2, 3, 4) and hints.mask.shape == (1, 1, 3, 4)
+    assert hints.counts() == [1] and hints.mask[0, 0, 1, 2] == 1
+    want = rgb2lab([[rgb]])[0, 0, 1:]
+    assert hints.ab[0, :, 1, 2].tolist() == pytest.approx(want.tolist(), abs=0.05)
+
+
+def test_a_one_pixel_image_takes_points_and_sizes_below_one_are_refused():
+    from semantic_restore.colorize.hint_sources import hints_from_points
+
+    assert hints_from_points([{"x": 0, "y": 0, "color": "#ffffff"}], 1, 1).counts() == [1]
+    for height, width, arg, got in ((0, 3, "height", "0"), (True, 3, "height", "True"), (2.5, 3, "height", "2.5"),
+                                    (3, 0, "width", "0")):
+        with pytest.raises(SemRestoreInputError) as info:
+            hints_from_points([], height, width)
+        assert str(info.value) == f"{arg}: expected a positive whole number of pixels, got {got}."
+
+
+FORMAT = '[{"x": 10, "y": 20, "color": "#RRGGBB", "size": 2}, ...] (x, y in pixels from the top-left)'
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda f: f([{"x": 0, "y": 0, "color": "red"}], 3, 3), SemRestoreInputError,
+     "hints[0].color: expected a hex color \"#RRGGBB\" (e.g. \"#3a7bd5\"), got 'red'. "
+     "Write the color as # followed by six hex digits."),
+    (lambda f: f([{"x": 0, "y": 0, "color": "#" + "a" * 60}], 3, 3), SemRestoreInputError,  # shown cut at 40
+     "hints[0].color: expected a hex color \"#RRGGBB\" (e.g. \"#3a7bd5\"), got '#" + "a" * 38 + ". "
+     "Write the color as # followed by six hex digits."),
+    (lambda f: f(5, 3, 3), SemRestoreTypeError, f"hints: expected a JSON list of points {FORMAT}, got int."),
+    (lambda f: f(["x" * 300], 3, 3), SemRestoreTypeError,
+     (f"hints[0]: expected an object like {FORMAT}, got '" + "x" * 300)[:200] + "."),
+])
+def test_point_errors_in_full(call, error, message):
+    from semantic_restore.colorize.hint_sources import hints_from_points
+
+    with pytest.raises(error) as info:
+        call(hints_from_points)
+    assert str(info.value) == message
+
+
+def test_json_hints_blank_with_a_byte_order_mark_and_broken():
+    from semantic_restore.colorize.hint_sources import hints_from_json
+
+    for text in ("", "  \n", "\ufeff", "\ufeff  "):  # Notepad saves an empty file as just its BOM
+        hints = hints_from_json(text, 4, 5)
+        assert hints.counts() == [0] and hints.size == (4, 5)
+    assert hints_from_json('\ufeff[{"x": 1, "y": 2, "color": "#ffffff"}]', 4, 5).counts() == [4]  # default size 2
+    with pytest.raises(SemRestoreInputError) as info:
+        hints_from_json("[1,", 3, 3)
+    assert str(info.value) == f"points: expected JSON like {FORMAT}, got invalid JSON (Expecting value at line 1, column 4)."
+
+
+def test_empty_hints_have_the_asked_batch_size_and_device():
+    hints = Hints.empty(4, 5, batch=3, device="meta")
+    assert hints.ab.shape == (3, 2, 4, 5) and hints.mask.shape == (3, 1, 4, 5)
+    assert hints.ab.device.type == hints.mask.device.type == "meta"
+    cpu = Hints.empty(2, 3)
+    assert cpu.ab.shape == (1, 2, 2, 3) and not cpu.ab.any() and not cpu.mask.any() and cpu.ab.device.type == "cpu"
+
+
+def test_merge_takes_the_first_hints_dtype_and_names_a_batch_mismatch():
+    a = Hints(torch.ones(1, 2, 2, 2), torch.ones(1, 1, 2, 2))
+    b = Hints(torch.zeros(1, 2, 2, 2, dtype=torch.float64), torch.zeros(1, 1, 2, 2, dtype=torch.float64))
+    merged = a.merge(b)
+    assert merged.ab.dtype == merged.mask.dtype == torch.float32 and merged.counts() == [4]
+    for first, second in ((2, 3), (3, 2)):
+        with pytest.raises(SemRestoreInputError) as info:
+            Hints.empty(2, 2, batch=first).merge(Hints.empty(2, 2, batch=second))
+        assert str(info.value) == ("hints: expected a batch of 1 or 3 (one per image), got 2. "
+                                   "Pass 1 hints for the whole batch or 3, one per image.")
