@@ -152,3 +152,41 @@ def test_merge_takes_the_first_hints_dtype_and_names_a_batch_mismatch():
             Hints.empty(2, 2, batch=first).merge(Hints.empty(2, 2, batch=second))
         assert str(info.value) == ("hints: expected a batch of 1 or 3 (one per image), got 2. "
                                    "Pass 1 hints for the whole batch or 3, one per image.")
+
+
+_R, _M = torch.full((1, 3, 4, 5), 0.5), torch.ones(1, 4, 5)
+
+
+@pytest.mark.parametrize("rgb, mask, message", [
+    (torch.full((3, 4, 5), 0.5), _M, "hint image: expected a tensor with 4 dimensions, got tensor of shape (3, 4, 5) (float32)."),
+    (torch.full((1, 2, 4, 5), 0.5), _M,
+     "hint image: expected 3 channels in dimension 1, got 2 channels (tensor of shape (1, 2, 4, 5) (float32))."),
+    (_R, torch.ones(4, 5), "hint mask: expected a tensor with 3 or 4 dimensions, got tensor of shape (4, 5) (float32)."),
+    (_R, torch.ones(1, 3, 4, 5), "hint mask: expected 1 channels in dimension 1, got 3 channels (tensor of shape "
+                                 "(1, 3, 4, 5) (float32)). Pass a single-channel mask (white = hint)."),
+    (_R, torch.ones(1, 4, 6), "hint mask: expected the same size as hint image (5x4), got 6x4. "
+                              "Resize hint mask to match hint image."),
+    (torch.full((1, 3, 4, 5), 1.25), _M, "hint image: expected values in [0.0, 1.0], got values in [1.25, 1.25]. "
+                                         "Pass an sRGB image with values in [0, 1]."),
+    (_R, torch.full((1, 4, 5), 1.5), "hint mask: expected values in [0.0, 1.0], got values in [1.5, 1.5]. "
+                                     "Pass a mask with values in [0, 1] (white = hint)."),
+    (torch.full((2, 3, 4, 5), 0.5), torch.ones(3, 4, 5), "hint image: expected a batch of 1 or 3 (one per hint mask), "
+     "got 2. Pass 1 hint image for the whole batch or 3, one per hint mask."),
+    (torch.full((3, 3, 4, 5), 0.5), torch.ones(2, 4, 5), "hint mask: expected a batch of 1 or 3 (one per hint image), "
+     "got 2. Pass 1 hint mask for the whole batch or 3, one per hint image."),
+])
+def test_image_mask_hints_name_the_image_or_the_mask(rgb, mask, message):
+    from semantic_restore.colorize.hint_sources import hints_from_image_mask
+
+    with pytest.raises(SemRestoreInputError) as info:
+        hints_from_image_mask(rgb, mask)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("rgb_batch, mask_shape", [(2, (1, 4, 5)), (1, (3, 1, 4, 5)), (3, (3, 4, 5))])
+def test_image_mask_hints_pair_a_batch_of_one_with_any_batch(rgb_batch, mask_shape):
+    from semantic_restore.colorize.hint_sources import hints_from_image_mask
+
+    b = max(rgb_batch, mask_shape[0])
+    hints = hints_from_image_mask(torch.full((rgb_batch, 3, 4, 5), 0.5), torch.ones(mask_shape))
+    assert hints.ab.shape == (b, 2, 4, 5) and hints.mask.shape == (b, 1, 4, 5) and hints.counts() == [20] * b
