@@ -28,7 +28,7 @@ from .encoders.select import select_references
 from .upscale.encoder_choice import encoder_name
 from .upscale.pipeline import GUIDANCE_MODES, UpscaleSettings, dino_upscale
 from .upscale.preupscale import MAX_UPSCALE, RESAMPLE_METHODS
-from .utils.checks import check_image, input_error
+from .utils.checks import check_choice, check_image, check_tensor, input_error
 from .utils.layout import b1hw_to_mask, bchw_to_image, image_to_bchw, mask_to_b1hw
 from .utils.metrics import color_metrics, format_metrics
 from .utils.progress import ItemProgress
@@ -94,6 +94,7 @@ class SemRestoreLoadEncoder:
         }
 
     def execute(self, encoder_name, precision, device):
+        check_choice(precision, PRECISIONS, "precision")
         dev = torch.device("cpu") if device == "cpu" else bridge.torch_device()
         if precision == "auto":
             precision = "fp16" if dev.type == "cuda" and encoder_name.startswith(("dinov2", "clip")) else "fp32"
@@ -264,6 +265,8 @@ class SemRestoreDetectShots:
         }
 
     def execute(self, image, encoder=None):
+        check_tensor(image, "image", ndim=(3, 4), channels=(1, 3), channel_dim=-1,
+                     fix="ComfyUI images are [batch, height, width, channels].")
         frames = (image if image.ndim == 4 else image[None]).permute(0, 3, 1, 2)  # a view: no copy of the film
         shots = detect_shots(frames, resolve_encoder(encoder), progress=bridge.progress_bar(frames.shape[0]),
                              interrupt=bridge.throw_if_interrupted)

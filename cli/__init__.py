@@ -47,6 +47,8 @@ def _flag_message(exc: BaseException, names: dict[str, str]) -> str:
     text = " ".join(str(exc).split("\n"))
     head, sep, rest = text.partition(": ")
     base = head.split("[", 1)[0].split(".", 1)[0]
+    if base not in names:  # ``video 'film.mp4'``, ``keyframe 3 reference``: the first word names the input
+        base = head.split(" ", 1)[0]
     if sep and base in names:
         return f"{names[base]}: {rest}" if head == base else f"{names[base]} ({head}): {rest}"
     return text

@@ -13,9 +13,12 @@ import logging
 import os
 
 from ..media.colorize_file import ColorizeOptions, FileReport, colorize_file
+from ..media.atomic import check_not_inputs
 from ..media.image_io import check_outputs
 from ..media.trained import check_method_options
 from ..media.video_io import DEFAULT_CRF, is_video_path
+from ..utils.checks import input_error
+from ..utils.paths import check_models_dir
 from .folder import add_folder_arguments, check_file_arguments, run_folder
 
 logger = logging.getLogger(__name__)
@@ -72,7 +75,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 FLAG_NAMES = {"image": "TARGET", "target": "TARGET", "input": "TARGET", "output": "--output",
               "reference": "--reference", "hint image": "--hint-image", "hint mask": "--hint-mask", "hint_image": "--hint-image", "hint_mask": "--hint-mask", "points": "--hints",
               "hints": "--hints", "strength": "--strength", "temperature": "--temperature",
-              "resolution": "--resolution", "encoder": "--encoder", "device": "--device"}
+              "resolution": "--resolution", "encoder": "--encoder", "device": "--device",
+              "temporal_weight": "--temporal-weight", "vividness": "--vividness", "chroma-from": "--chroma-from",
+              "keyframe": "--keyframes", "video": "TARGET", "models_dir": "--models-dir"}
 
 
 def namespace(**kwargs: object) -> argparse.Namespace:
@@ -118,14 +123,19 @@ class _Bar:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_models_dir(args.models_dir)
     if getattr(args, "chroma_from", None):
         return run_chroma_from(args)
+    if getattr(args, "vividness", 1.0) != 1.0:
+        raise input_error("--vividness", "--chroma-from as well (it scales the chroma taken from that image)",
+                          f"--vividness {args.vividness} alone", "Add --chroma-from COLORIZED, or drop --vividness.")
     options = options_from_args(args)
     check_method_options(options)  # issue 15: before any work, for a folder too
     if os.path.isdir(args.target):
         return run_folder(args, options)
     check_file_arguments(args)
     if not is_video_path(args.target):  # stills: every output checked (and distinct) before any work
+        check_video_only_flags(args)
         check_outputs([(args.output, "--output"), (args.confidence, "--confidence")], args.overwrite)
     bar = _Bar(os.path.basename(args.target), getattr(args, "progress", False))
     try:
@@ -138,6 +148,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+# Flags a still cannot use, with the value each has when not given.
+VIDEO_ONLY_FLAGS = {"--codec": ("codec", None), "--crf": ("crf", None), "--lossless": ("lossless", False),
+                    "--temporal-weight": ("temporal_weight", None)}
+
+
+def check_video_only_flags(args: argparse.Namespace) -> None:
+    """A still TARGET does not take the video flags: say so instead of ignoring them."""
+    for flag, (name, unset) in VIDEO_ONLY_FLAGS.items():
+        if getattr(args, name, unset) != unset:
+            raise input_error(flag, "a video as TARGET (it sets how videos are encoded or follow their frames)",
+                              f"the still {args.target!r}", "Drop the flag for stills.")
+
+
 def run_chroma_from(args: argparse.Namespace) -> int:
     """``--chroma-from COLORIZED`` (issue 13): only COLORIZED's colour, aligned, on the still TARGET's exact L."""
     if args.reference or args.keyframes or args.hints or args.hint_image or args.hint_mask:
@@ -147,6 +170,7 @@ def run_chroma_from(args: argparse.Namespace) -> int:
         raise ValueError(f"--chroma-from: expected a still image as TARGET, got {args.target!r}. "
                          "Use the Transfer Chroma node for frame batches.")
     check_outputs([(args.output, "--output")], args.overwrite)
+    check_not_inputs([(args.output, "--output")], [(args.target, "TARGET"), (args.chroma_from, "--chroma-from")])
     from ..colorize.chroma_transfer import transfer_chroma
     from ..media.image_io import read_image, write_image
 

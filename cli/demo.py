@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..utils.checks import input_error
+
 ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets")
 DEMO_TARGET = os.path.join(ASSETS, "demo_target_gray.png")
 DEMO_REFERENCE = os.path.join(ASSETS, "demo_reference.jpg")
@@ -23,7 +25,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from . import colorize as colorize_cli
 
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    folder = os.path.dirname(os.path.abspath(args.output))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise input_error("--output", "a folder that exists or can be created", f"{folder!r} ({exc.strerror or exc})",
+                          "Choose another -o path.") from None
     root, ext = os.path.splitext(args.output)
     ns = colorize_cli.namespace(
         target=DEMO_TARGET, output=args.output, reference=[DEMO_REFERENCE], confidence=f"{root}_confidence{ext}",

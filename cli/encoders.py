@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..utils.checks import input_error
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("encoders", help="list the feature encoders and whether their weights are on this machine")
     p.add_argument("--models-dir", help="extra folder to search for weight files (and where --download saves)")
     p.add_argument("--download", metavar="NAME", help="download NAME's weights (checked, then renamed into place) "
                    "into --models-dir, else $SEMRESTORE_MODELS_DIR, else ~/.cache/semantic_restore")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, flag_names={"encoder": "--download"})
 
 
 def weights_status(config, search_dirs: list[str]) -> str:
@@ -41,8 +43,13 @@ def download(name: str, dirs: list[str]) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from ..encoders import get_config, list_encoders
-    from ..utils.paths import default_search_dirs
+    from ..utils.paths import check_models_dir, default_search_dirs
 
+    if args.models_dir and not args.download:  # (--download creates it)
+        check_models_dir(args.models_dir)
+    elif args.models_dir and os.path.exists(args.models_dir) and not os.path.isdir(args.models_dir):
+        raise input_error("--models-dir", "a folder to save the weights in", f"the file {args.models_dir!r}",
+                          "Name a folder (it is created if missing).")
     dirs = default_search_dirs([args.models_dir] if args.models_dir else [])
     if args.download:
         return download(args.download, dirs)

@@ -209,6 +209,8 @@ class ExemplarSettings:
         check_range(self.temporal_weight, 0.0, 1.0, "temporal_weight")
         check_range(self.resolution, 64, 4096, "resolution",
                     "256-768 is typical; the output keeps the input size anyway.")
+        if self.resolution != int(self.resolution):
+            raise input_error("resolution", "a whole number of pixels", repr(self.resolution), "e.g. 512.")
 
 
 @dataclass

@@ -313,7 +313,7 @@ def hint_colorize(
         else:
             check_image(base_confidence, "exemplar_confidence", channels=1)
             if tuple(base_confidence.shape[-2:]) != (H, W) or base_confidence.shape[0] not in (1, B):
-                raise input_error("exemplar confidence", f"a batch of 1 or {B} masks of the target's size {W}x{H}",
+                raise input_error("exemplar_confidence", f"a batch of 1 or {B} masks of the target's size {W}x{H}",
                                   f"{tuple(base_confidence.shape)}")
             base_conf = base_confidence.to(device).float().clamp(0, 1)
     if hints.is_empty():

@@ -158,6 +158,7 @@ def painted_hints(hint_rgb: torch.Tensor, mask: torch.Tensor, size: tuple[int, i
     if empty and not other_hints:
         raise input_error("hint_mask", f"at least one white pixel (>= {MASK_THRESHOLD}) marking a hint",
                           f"an empty {mask.shape[-1]}x{mask.shape[-2]} mask: nothing is painted", _PAINT_FIX)
+    check_same_spatial(hint_rgb, mask, "hint_image", "hint_mask")
     hints = hints_from_image_mask(hint_rgb, mask, allow_empty=True)
     if hints.size != tuple(size):
         raise input_error("hint_image", f"the image's size {size[1]}x{size[0]}", f"{w}x{h}",

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ..encoders.select import select_references
-from ..utils.checks import check_tensor, input_error
+from ..utils.checks import check_image, check_tensor, input_error
 from ..utils.color import l_to_gray_rgb, rgb_to_l
 
 __all__ = ["ShotDetector", "ShotList", "detect_shots", "pick_references", "LOOKAHEAD"]
@@ -163,7 +163,7 @@ class ShotDetector:
 def detect_shots(frames: torch.Tensor, encoder, progress: Callable[[int], None] | None = None,
                  interrupt: Callable[[], None] | None = None) -> ShotList:
     """Cuts of a film given as a batch ``frames [B, C, H, W]`` (RGB or gray, ``[0, 1]``), in order."""
-    check_tensor(frames, "image", ndim=4)
+    check_image(frames, "image", channels=(1, 3))
     det, cuts = ShotDetector(encoder), []
     for b in range(frames.shape[0]):
         if interrupt is not None:

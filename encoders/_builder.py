@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ..utils.checks import check_device, check_type, input_error
+from ..utils.checks import SemRestoreTypeError, check_device, check_type, describe, input_error
 from ..utils.paths import ModelFileNotFoundError, default_search_dirs, download_file, downloads_allowed, find_model_file
 from ..utils.weights import load_state_dict
 from .config import EncoderConfig
@@ -138,6 +138,9 @@ def create_encoder(
         ModelFileNotFoundError: no weight file found; the message names folders, files, source.
     """
     check_type(name, str, "encoder", "Give an encoder name from list_encoders(), e.g. 'efficientnet_lite0'.")
+    if isinstance(search_dirs, (str, bytes, os.PathLike)):  # would be searched letter by letter
+        raise SemRestoreTypeError(f"search_dirs: expected a list of folders, got {describe(search_dirs)}. "
+                                  f"Wrap it in a list: search_dirs=[{str(search_dirs)!r}].")
     config = get_config(name)
     family = get_family(config)
     dev = check_device(device)

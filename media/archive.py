@@ -226,6 +226,11 @@ def run_archive(input_dir: str, output_dir: str, make_process: Callable[[], Proc
         on_outcome: called after each finished file (progress).
     """
     jobs, ignored = plan_archive(input_dir, output_dir)
+    if not jobs:  # (a wrong folder, not a finished run: nothing is created)
+        raise input_error("input folder",
+                          f"a folder with stills or videos ({', '.join(IMAGE_SUFFIXES + VIDEO_SUFFIXES)})",
+                          f"{input_dir!r} with none" + (f" ({len(ignored)} other files)" if ignored else ""),
+                          "Check the path.")
     os.makedirs(output_dir, exist_ok=True)
     fingerprint = fingerprint or settings_fingerprint(settings)
     manifest = Manifest.load(os.path.join(output_dir, MANIFEST_NAME))

@@ -27,7 +27,8 @@ from pathlib import Path
 
 from ..utils.checks import input_error
 
-__all__ = ["atomic_output", "atomic_outputs", "check_destination", "is_partial_name", "PARTIAL_MARK"]
+__all__ = ["atomic_output", "atomic_outputs", "check_destination", "check_not_inputs", "is_partial_name",
+           "PARTIAL_MARK"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,33 @@ def check_destination(dst: Path, overwrite: bool) -> None:
         raise FileNotFoundError(f"output: folder {str(dst.parent)!r} does not exist; create it first.")
     if dst.is_dir():
         raise input_error(f"output {str(dst)!r}", "a file name", "a folder", "Name the output file.")
+
+
+def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True if ``a`` and ``b`` name one file (same resolved path, or hard links / bind mounts of it)."""
+    if os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b)):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): not the same file
+        return False
+
+
+def check_not_inputs(outputs: Sequence[tuple[str | os.PathLike | None, str]],
+                     inputs: Sequence[tuple[str | os.PathLike | None, str]]) -> None:
+    """Refuse an output that is one of the input files, even with ``overwrite``: the run would
+    replace the photo, reference or hint file it reads (and the user's original is gone).
+
+    ``outputs`` and ``inputs`` are ``(path or None, name)`` pairs; the error names the output.
+    """
+    for out, flag in outputs:
+        if not out:
+            continue
+        for src, what in inputs:
+            if src and _same_file(out, src):
+                raise input_error(flag, f"a file other than the inputs (it would replace {what})",
+                                  f"{str(out)!r}, which is {what} {str(src)!r}",
+                                  "Write the result under another name; --overwrite only replaces earlier outputs.")
 
 
 def _temp_name(dst: Path) -> Path:

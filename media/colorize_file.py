@@ -26,14 +26,15 @@ from pathlib import Path
 import torch
 
 from ..utils.checks import check_device, input_error
+from ..utils.paths import check_models_dir
 from ..version import __version__
-from .atomic import atomic_output, check_destination
+from .atomic import atomic_output, check_destination, check_not_inputs
 from .shared_models import shared_encoder
 from .trained import FilmMethod, check_method_options, trained_still
 from .video_io import EncodeSettings, VideoWriter, is_video_path, probe, read_frames
 
-__all__ = ["ColorizeOptions", "FileReport", "colorize_file", "reference_files", "read_keyframes", "shared_encoder",
-           "video_inputs", "IMAGE_SUFFIXES"]
+__all__ = ["ColorizeOptions", "FileReport", "colorize_file", "input_files", "reference_files", "read_keyframes",
+           "shared_encoder", "video_inputs", "IMAGE_SUFFIXES"]
 
 logger = logging.getLogger(__name__)
 
@@ -236,6 +237,8 @@ def colorize_file(src: str | Path, dst: str | Path, options: ColorizeOptions, pr
     check_method_options(options)
     if confidence_dst is not None:
         check_destination(Path(confidence_dst), options.overwrite)
+    check_not_inputs([(dst, "output"), (confidence_dst, "--confidence")], input_files(src, options))
+    check_models_dir(options.models_dir, "models_dir")
     video = is_video_path(src)
     if video != is_video_path(dst):
         want = "a video file name (.mp4, .mov, .mkv, .avi, .webm)" if video else "an image file name (.png, .jpg, ...)"
@@ -248,6 +251,21 @@ def colorize_file(src: str | Path, dst: str | Path, options: ColorizeOptions, pr
     if video:
         return _colorize_video(src, dst, options, progress, encoder, confidence_dst, interrupt)
     return _colorize_still(src, dst, options, progress, encoder, confidence_dst, interrupt)
+
+
+def input_files(src: str | Path, options: ColorizeOptions) -> list[tuple[Path | str | None, str]]:
+    """Every file a run of ``src`` with ``options`` reads, as ``(path, what)``: no output may be one."""
+    files: list[tuple[Path | str | None, str]] = [(src, "the target")]
+    files += [(p, "a reference") for p in reference_files(options.references)]
+    files += [(options.hint_image, "the hint image"), (options.hint_mask, "the hint mask"),
+              (options.hints, "the hints file"), (options.keyframes, "the keyframes file")]
+    if options.keyframes:
+        try:
+            keyframes = _keyframe_paths(Path(options.keyframes))
+        except (ValueError, TypeError, OSError):  # a bad keyframes file is reported where it is read
+            keyframes = {}
+        files += [(p, f"keyframe {k}'s image") for k, paths in keyframes.items() for p in paths]
+    return files
 
 
 def _references(options: ColorizeOptions, keyframes: dict[int, list[torch.Tensor]]) -> list[torch.Tensor]:
@@ -319,9 +337,16 @@ def read_hints(hint_image: str | None, hint_mask: str | None, points: str | None
     hints = None
     if hint_image:
         hint_rgb = read_image(hint_image, "hint image").to(device)
+        if tuple(hint_rgb.shape[-2:]) != tuple(size):
+            raise input_error("hint image", f"the target's size {size[1]}x{size[0]}",
+                              f"{hint_rgb.shape[-1]}x{hint_rgb.shape[-2]} in {hint_image!r}",
+                              "Paint the hints on a copy of the photo itself, or resize the hint image.")
         hints = hints_from_image_mask(hint_rgb, read_mask(hint_mask, "hint mask").to(device))
     if points:
         dots = hints_from_points(read_json(points, "hints"), height=size[0], width=size[1])
+        if dots.is_empty():
+            raise input_error("hints", "at least one point [{\"x\": 10, \"y\": 20, \"color\": \"#RRGGBB\"}, ...]",
+                              f"an empty list in {points!r}", "Add points to the file, or drop --hints.")
         hints = dots if hints is None else hints.merge(dots)
     return hints
 

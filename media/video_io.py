@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 DEFAULT_CRF = {"libx264": 18, "libx265": 20, "libvpx-vp9": 24, "libaom-av1": 24}
 _CRF_CODECS = tuple(DEFAULT_CRF)
+CRF_RANGE = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 63), "libaom-av1": (0, 63)}
 _AV_TO_SWS_COLORSPACE = {1: "itu709", 4: "fcc", 5: "itu601", 6: "itu601", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
 _AUDIO_LEAD_SECONDS = 0.5  # audio packets are muxed up to this far ahead of the video written so far
 
@@ -301,6 +302,11 @@ class VideoWriter:
         if settings.crf is not None and codec not in _CRF_CODECS:
             raise input_error("--crf", f"a codec with a CRF mode ({', '.join(_CRF_CODECS)})", f"--codec {codec}",
                               "Drop --crf (lossless and other codecs have no CRF), or pick one of those codecs.")
+        if settings.crf is not None:
+            lo, hi = CRF_RANGE[codec]
+            if isinstance(settings.crf, bool) or not isinstance(settings.crf, int) or not lo <= settings.crf <= hi:
+                raise input_error("--crf", f"a whole number in [{lo}, {hi}] for {codec}", repr(settings.crf),
+                                  f"Lower is better quality; the default is {DEFAULT_CRF[codec]}.")
         self.pix_fmt = _pixel_format(codec, info, settings.lossless)
         self.deep = self.pix_fmt.endswith(("10le", "16le"))
         # bitexact: no random IDs or dates in the container (Matroska), so equal frames give equal files

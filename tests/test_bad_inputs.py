@@ -16,8 +16,10 @@ from PIL import Image
 from semantic_restore import nodes
 from semantic_restore.cli import main
 from semantic_restore.colorize import Hints, exemplar_colorize, hint_colorize, hints_from_json, sample_hints
+from semantic_restore.colorize.shots import detect_shots
 from semantic_restore.encoders import create_encoder
 from semantic_restore.encoders.select import select_references
+from semantic_restore.bench._videos import write_test_video
 from semantic_restore.upscale.pipeline import UpscaleSettings, dino_upscale
 from semantic_restore.utils.checks import SemRestoreInputError, SemRestoreTypeError
 from semantic_restore.utils.metrics import color_metrics
@@ -149,6 +151,12 @@ API_CASES = {
     "encoder/bogus device": (lambda e, n: create_encoder("efficientnet_lite0", pretrained=False, device="tpu"), IE,
                              "device"),
     "encoder/dtype": (lambda e, n: create_encoder("efficientnet_lite0", pretrained=False, dtype="fp8"), IE, "dtype"),
+    # red-team sweep (stop 21)
+    "encoder/search_dirs a string": (lambda e, n: create_encoder("efficientnet_lite0", pretrained=False,
+                                                                 search_dirs="/models"), TE, "search_dirs"),
+    "exemplar/resolution 64.5": (lambda e, n: exemplar_colorize(img(), img(), e, resolution=64.5), IE, "resolution"),
+    "shots/empty batch": (lambda e, n: detect_shots(img(b=0), e), IE, "image"),
+    "shots/0..255": (lambda e, n: detect_shots(img(b=2) * 255, e), IE, "image"),
     # color_metrics
     "metrics/empty": (lambda e, n: color_metrics(img(b=0)), IE, "image"),
     "metrics/NaN": (lambda e, n: color_metrics(img(fill=NAN)), IE, "image"),
@@ -263,6 +271,14 @@ NODE_CASES = {
                                 "candidates"),
     "select/top_k": (lambda e: nodes.SemRestoreSelectReference().execute(im(), im(), 3, e), IE, "top_k"),
     "load/unknown": (lambda e: nodes.SemRestoreLoadEncoder().execute("dinov3", "fp32", "cpu"), IE, "encoder"),
+    # red-team sweep (stop 21)
+    "load/precision": (lambda e: nodes.SemRestoreLoadEncoder().execute("efficientnet_lite0", "fp8", "cpu"), IE,
+                       "precision"),
+    "hint/mask size": (lambda e: _hint_node(hint_image=im(), hint_mask=torch.ones(1, 16, 16)), IE, "hint_mask"),
+    "hint/confidence size": (lambda e: _hint_node(exemplar=im(), exemplar_confidence=torch.ones(1, 8, 8)), IE,
+                             "exemplar_confidence"),
+    "shots/2-D": (lambda e: nodes.SemRestoreDetectShots().execute(torch.rand(32, 32), e), IE, "image"),
+    "shots/empty": (lambda e: nodes.SemRestoreDetectShots().execute(im(b=0), e), IE, "image"),
 }
 
 
@@ -296,12 +312,34 @@ def files(tmp_path_factory):
     (d / "invalid.json").write_text("[{")
     (d / "outside.json").write_text(_points({**POINT, "x": 500}))
     _sibling("test_io").png_header_only(d / "bomb.png", 100_000, 100_000)
+    Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(d / "small.png")
+    Image.fromarray(np.full((16, 16), 255, np.uint8)).save(d / "white16.png")
+    (d / "no_points.json").write_text("[]")
+    (d / "keyframe_missing.json").write_text(json.dumps({"0": "nope.png"}))
+    write_test_video(d / "film.mp4", width=32, height=32, frames=3)
+    _audio_only(d / "audio.mp4")
+    (d / "empty.mp4").write_bytes(b"")
+    (d / "empty_dir").mkdir()
     (d / "out").mkdir()
     return d
 
 
+def _audio_only(path) -> None:
+    """An .mp4 holding a 0.1 s AAC tone and no video stream."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("aac", rate=48000, layout="mono")
+        tone = np.sin(2 * np.pi * 440 * np.arange(4800, dtype=np.float32) / 48000)[None]
+        frame = av.AudioFrame.from_ndarray(tone, format="flt", layout="mono")
+        frame.sample_rate = 48000
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            out.mux(packet)
+
+
 def _cli_cases(d):
     photo, out = str(d / "photo.png"), str(d / "out" / "o.png")
+    film, out_film = str(d / "film.mp4"), str(d / "out" / "o.mp4")
     ref = ["--reference", photo]
     return {
         "target missing": (["colorize", str(d / "nope.png"), "-o", out, *ref], "TARGET"),
@@ -325,6 +363,29 @@ def _cli_cases(d):
         "hint image alone": (["colorize", photo, "-o", out, "--hint-image", photo], "--hint-image"),
         "hint mask black": (["colorize", photo, "-o", out, "--hint-image", photo, "--hint-mask", str(d / "black.png")],
                             "--hint-mask"),
+        # red-team sweep (stop 21)
+        "video temporal weight": (["colorize", film, "-o", out_film, *ref, "--temporal-weight", "5"],
+                                  "--temporal-weight"),
+        "video crf -1": (["colorize", film, "-o", out_film, *ref, "--crf", "-1"], "--crf"),
+        "video crf 999": (["colorize", film, "-o", out_film, *ref, "--crf", "999"], "--crf"),
+        "video audio only": (["colorize", str(d / "audio.mp4"), "-o", out_film, *ref], "TARGET"),
+        "video empty file": (["colorize", str(d / "empty.mp4"), "-o", out_film, *ref], "TARGET"),
+        "video to a still name": (["colorize", film, "-o", out, *ref], "--output"),
+        "crf on a still": (["colorize", photo, "-o", out, *ref, "--crf", "20"], "--crf"),
+        "lossless on a still": (["colorize", photo, "-o", out, *ref, "--lossless"], "--lossless"),
+        "vividness alone": (["colorize", photo, "-o", out, *ref, "--vividness", "1.5"], "--vividness"),
+        "vividness nan": (["colorize", photo, "-o", out, "--chroma-from", photo, "--vividness", "nan"], "--vividness"),
+        "chroma-from missing": (["colorize", photo, "-o", out, "--chroma-from", str(d / "nope.png")], "--chroma-from"),
+        "hints no points": (["colorize", photo, "-o", out, "--hints", str(d / "no_points.json")], "--hints"),
+        "hint image other size": (["colorize", photo, "-o", out, "--hint-image", str(d / "small.png"), "--hint-mask",
+                                   str(d / "white16.png")], "--hint-image"),
+        "keyframe image missing": (["colorize", photo, "-o", out, "--keyframes", str(d / "keyframe_missing.json")],
+                                   "--keyframes"),
+        "folder without images": (["colorize", str(d / "empty_dir"), "-o", str(d / "out" / "tree"), *ref], "TARGET"),
+        "models-dir missing": (["colorize", photo, "-o", out, *ref, "--models-dir", str(d / "nope")], "--models-dir"),
+        "encoders download unknown": (["encoders", "--download", "nope"], "--download"),
+        "encoders models-dir a file": (["encoders", "--models-dir", photo], "--models-dir"),
+        "demo output folder": (["demo", "-o", "/proc/no/demo.png"], "--output"),
     }
 
 
@@ -365,3 +426,52 @@ def test_bench_arguments_refused_by_the_parser(case, capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert f"argument {flag}: expected" in err and "Traceback" not in err
+
+
+# --- no output may be one of the inputs, even with --overwrite (red-team sweep, stop 21) ---------
+
+def _input_as_output_cases(d):
+    photo, film, mask, ref = str(d / "photo.png"), str(d / "film.mp4"), str(d / "mask.png"), str(d / "ref.png")
+    return {  # (argv, flag named, the input that must survive)
+        "output is the target": (["colorize", photo, "-o", photo, "--reference", ref], "--output", "photo.png"),
+        "output is a reference": (["colorize", photo, "-o", ref, "--reference", ref], "--output", "ref.png"),
+        "output in a reference folder": (["colorize", photo, "-o", ref, "--reference", str(d)], "--output", "ref.png"),
+        "confidence is the target": (["colorize", photo, "-o", str(d / "o.png"), "--confidence", photo,
+                                      "--reference", ref], "--confidence", "photo.png"),
+        "output is the hint mask": (["colorize", photo, "-o", mask, "--hint-image", ref, "--hint-mask", mask],
+                                    "--output", "mask.png"),
+        "output is the chroma-from image": (["colorize", photo, "-o", ref, "--chroma-from", ref], "--output",
+                                            "ref.png"),
+        "video output is the target": (["colorize", film, "-o", film, "--reference", ref], "--output", "film.mp4"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_input_as_output_cases(__import__("pathlib").Path("/x"))))
+def test_no_output_replaces_an_input(case, files, tmp_path, capsys):
+    import shutil
+
+    shutil.copy(files / "photo.png", tmp_path / "photo.png")
+    shutil.copy(files / "photo.png", tmp_path / "ref.png")
+    shutil.copy(files / "film.mp4", tmp_path / "film.mp4")
+    Image.fromarray(np.full((32, 32), 255, np.uint8)).save(tmp_path / "mask.png")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    argv, flag, victim = _input_as_output_cases(tmp_path)[case]
+    assert main([*argv, "--overwrite"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"error: {flag}: expected a file other than the inputs" in err, err
+    assert victim in err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # nothing replaced, nothing added
+
+
+def test_colorize_file_refuses_its_target_as_output(files, tmp_path):
+    import shutil
+
+    from semantic_restore.media import ColorizeOptions, colorize_file
+
+    target = tmp_path / "photo.png"
+    shutil.copy(files / "photo.png", target)
+    before = target.read_bytes()
+    with pytest.raises(IE) as info:
+        colorize_file(target, target, ColorizeOptions(references=(str(files / "photo.png"),), overwrite=True))
+    assert_names(info, "output")
+    assert target.read_bytes() == before

@@ -126,7 +126,7 @@ def test_progress_and_interrupt(photo):
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(base_rgb=torch.rand(1, 3, 10, 10)), "exemplar result"),
-    (dict(base_rgb=torch.rand(1, 3, 96, 144), base_confidence=torch.rand(1, 1, 5, 5)), "exemplar confidence"),
+    (dict(base_rgb=torch.rand(1, 3, 96, 144), base_confidence=torch.rand(1, 1, 5, 5)), "exemplar_confidence"),
     (dict(solve_pixels=100), "solve_pixels"),
     (dict(prior_weight=-1.0), "prior_weight"),
     (dict(smoothness=0.0), "smoothness"),

@@ -244,8 +244,9 @@ def test_detect_shots_reports_progress_and_checks_the_film(monkeypatch):
     f.look(5, 0, 0.01)
     f.look(4, 4, 0.01)
     table = {i: s for i, s in enumerate(f.sigs)}
-    monkeypatch.setattr(ShotDetector, "signature", lambda self, frame: table[int(frame[0, 0, 0, 0])])
-    frames = torch.arange(9, dtype=torch.float32)[:, None, None, None].expand(9, 3, 2, 2)
+    # frame i is a flat gray i/8 (a film in [0, 1]); the fake signature reads i back from it
+    monkeypatch.setattr(ShotDetector, "signature", lambda self, frame: table[round(float(frame[0, 0, 0, 0]) * 8)])
+    frames = (torch.arange(9, dtype=torch.float32) / 8)[:, None, None, None].expand(9, 3, 2, 2)
     ticks, asked = [], []
     shots = detect_shots(frames, None, progress=ticks.append, interrupt=lambda: asked.append(1))
     assert shots == ShotList(9, [5]) and ticks == [1] * 9 and len(asked) == 9

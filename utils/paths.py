@@ -28,6 +28,7 @@ __all__ = [
     "ChecksumError",
     "DownloadError",
     "cache_dir",
+    "check_models_dir",
     "default_search_dirs",
     "find_model_file",
     "downloads_allowed",
@@ -67,6 +68,16 @@ class DownloadError(OSError):
 def cache_dir() -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "semantic_restore")
+
+
+def check_models_dir(path: str | os.PathLike | None, name: str = "--models-dir") -> None:
+    """An extra model folder must exist (and be a folder): a typo would silently search nowhere."""
+    if path and not os.path.isdir(path):
+        from .checks import input_error  # (lazy: this module stays free of torch)
+
+        what = "a file" if os.path.exists(path) else "a path that does not exist"
+        raise input_error(name, "an existing folder of weight files", f"{str(path)!r}, {what}",
+                          "Check the path, or leave it out to search the default folders.")
 
 
 def default_search_dirs(extra: Iterable[str] = ()) -> list[str]:
