@@ -172,7 +172,7 @@ def test_dinov2_filter_strips_wrappers_and_adds_the_missing_mask_token(official_
     sd = official_layouts.random_state_dict(spec, seed=4)
     plain = dinov2_filter(dict(sd), model)
     assert set(plain) == set(model.state_dict())
-    for prefix in ("backbone.", "module.backbone.", "model.", "dinov2."):
+    for prefix in ("backbone.", "module.backbone.", "model.", "dinov2.", "vision_model."):
         wrapped = dinov2_filter({prefix + k: v for k, v in sd.items()}, model)
         assert wrapped.keys() == plain.keys() and all(torch.equal(wrapped[k], plain[k]) for k in plain)
     no_mask = {k: v for k, v in sd.items() if k != "mask_token"}

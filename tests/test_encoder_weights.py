@@ -219,3 +219,43 @@ def test_a_file_in_neither_lite0_layout_is_named_by_its_first_keys(lite0_files):
                             model)
     assert str(info.value) == ("weights: expected an EfficientNet-Lite0 checkpoint in timm or lukemelas layout, got "
                                "keys starting ['a.weight', 'b.bias', 'c']. Use efficientnet-lite0-57934424.pth.")
+
+
+class _Family:
+    """A family whose filter fails as given, or maps the file as it is."""
+
+    def __init__(self, exc=None):
+        self.exc = exc
+
+    def filter(self, sd, model):
+        if self.exc is not None:
+            raise self.exc
+        return sd
+
+
+@pytest.mark.parametrize("family, detail", [
+    (_Family(RuntimeError('Error(s) in loading state_dict:\n\tMissing key(s): "w".\n\tUnexpected key(s): "x".')),
+     'Missing key(s): "w".'),  # torch's first line is only a heading: the second says what is wrong
+    (_Family(ValueError("one line")), "one line"),
+    (_Family(KeyError()), "KeyError"),  # no text at all: the exception's kind
+    (_Family(), 'Missing key(s) in state_dict: "bias".'),  # the strict load itself
+])
+def test_a_failed_load_says_what_the_file_holds_and_the_loaders_first_detail(family, detail):
+    from semantic_restore.encoders._builder import load_weights
+
+    cfg = get_config("resnet50")
+    with pytest.raises(SemRestoreInputError) as info:
+        load_weights(torch.nn.Linear(2, 2), {"weight": torch.zeros(2, 2)}, family, cfg, "/m/f.pth")
+    assert str(info.value) == (f"weights: expected {cfg.label} weights for resnet50, got /m/f.pth: this file holds "
+                               f"an unrecognised model, not {cfg.label} ({detail}). Pick the encoder that matches the "
+                               f"file, or get the right file: {cfg.source}.")
+
+
+def test_clip_files_lose_wrappers_and_openai_metadata():
+    from semantic_restore.encoders.checkpoints import clip_filter
+
+    w = torch.ones(2)
+    meta = {"input_resolution": torch.tensor(224), "context_length": torch.tensor(77), "vocab_size": torch.tensor(49408)}
+    for prefix in ("", "module.", "model.", "clip."):
+        sd = {prefix + k: v for k, v in {"visual.proj": w, "token_embedding.weight": w, **meta}.items()}
+        assert clip_filter(sd) == {"visual.proj": w, "token_embedding.weight": w}
