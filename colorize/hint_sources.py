@@ -176,7 +176,7 @@ def _hex_to_rgb(text: Any, where: str) -> tuple[float, float, float]:
 
 def _as_int(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
-        raise SemRestoreTypeError(f"{where}: expected a whole number of pixels, got {value!r}. {_POINT_FORMAT}")
+        raise SemRestoreTypeError(f"{where}: expected a whole number of pixels, got {value!r}. Format: {_POINT_FORMAT}.")
     return int(value)
 
 

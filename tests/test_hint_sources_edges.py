@@ -190,3 +190,62 @@ def test_image_mask_hints_pair_a_batch_of_one_with_any_batch(rgb_batch, mask_sha
     b = max(rgb_batch, mask_shape[0])
     hints = hints_from_image_mask(torch.full((rgb_batch, 3, 4, 5), 0.5), torch.ones(mask_shape))
     assert hints.ab.shape == (b, 2, 4, 5) and hints.mask.shape == (b, 1, 4, 5) and hints.counts() == [20] * b
+
+
+@pytest.mark.parametrize("point, error, message", [
+    ({"x": 0, "color": "#ffffff"}, SemRestoreInputError,
+     f"hints[0]: expected the keys x, y and color (size is optional), got missing y. Format: {FORMAT}."),
+    ({"color": "#ffffff"}, SemRestoreInputError,
+     f"hints[0]: expected the keys x, y and color (size is optional), got missing x, y. Format: {FORMAT}."),
+    ({"x": 0, "y": 0, "color": "#ffffff", "sz": 2, "q": 1}, SemRestoreInputError,
+     "hints[0]: expected only the keys x, y, color, size, got unknown key(s) q, sz."),
+    ({"x": 5, "y": 0, "color": "#ffffff"}, SemRestoreInputError,
+     "hints[0]: expected x in [0, 2] and y in [0, 2] (the image is 3x3), got x=5, y=0. "
+     "Give pixel coordinates of the image being colorized."),
+    ({"x": 0, "y": 0.5, "color": "#ffffff"}, SemRestoreTypeError,
+     f"hints[0].y: expected a whole number of pixels, got 0.5. Format: {FORMAT}."),
+    ({"x": 0, "y": 0, "color": "#ffffff", "size": "big"}, SemRestoreTypeError,
+     f"hints[0].size: expected a whole number of pixels, got 'big'. Format: {FORMAT}."),
+    ({"x": 0, "y": 0, "color": "#ffffff", "size": 0}, SemRestoreInputError,
+     "hints[0].size: expected a side length in [1, 512] pixels, got 0."),
+    ({"x": 0, "y": 0, "color": "#ffffff", "size": 513}, SemRestoreInputError,
+     "hints[0].size: expected a side length in [1, 512] pixels, got 513."),
+])
+def test_each_field_of_a_point_is_named_when_refused(point, error, message):
+    from semantic_restore.colorize.hint_sources import hints_from_points
+
+    with pytest.raises(error) as info:
+        hints_from_points([point], 3, 3)
+    assert str(info.value) == message
+
+
+def test_no_points_give_one_empty_set_and_a_square_is_centred_on_its_point():
+    from semantic_restore.colorize.hint_sources import hints_from_json, hints_from_points
+
+    empty = hints_from_points([], 3, 4)
+    assert empty.ab.shape == (1, 2, 3, 4) and empty.mask.shape == (1, 1, 3, 4) and empty.counts() == [0]
+    square = hints_from_points([{"x": 5, "y": 4, "color": "#ffffff", "size": 5}], 9, 11).mask[0, 0]
+    want = torch.zeros(9, 11)
+    want[2:7, 3:8] = 1  # rows y-2..y+2, columns x-2..x+2
+    assert torch.equal(square, want)
+    even = hints_from_points([{"x": 5, "y": 4, "color": "#ffffff", "size": 4}], 9, 11).mask[0, 0]
+    want = torch.zeros(9, 11)
+    want[3:7, 4:8] = 1  # an even side reaches one pixel further down and right
+    assert torch.equal(even, want)
+    assert hints_from_points([{"x": 0, "y": 0, "color": "#ffffff", "size": 512}], 2, 2).counts() == [4]  # the largest
+    with pytest.raises(SemRestoreInputError, match="points: expected JSON like"):
+        hints_from_json("X", 3, 3)  # not JSON, and not blank either
+
+
+def test_image_mask_hints_are_float_and_an_all_black_mask_is_named():
+    from semantic_restore.colorize.hint_sources import hints_from_image_mask
+
+    mask = torch.zeros(1, 4, 5)
+    mask[0, 1, 2] = 0.5
+    hints = hints_from_image_mask(torch.full((1, 3, 4, 5), 0.5), mask)
+    assert hints.mask.dtype == hints.ab.dtype == torch.float32 and hints.counts() == [1]
+    with pytest.raises(SemRestoreInputError) as info:
+        hints_from_image_mask(torch.full((1, 3, 4, 5), 0.5), torch.full((1, 4, 5), 0.25))
+    assert str(info.value) == ("hint mask: expected at least one white pixel (>= 0.5) marking a hint, got an empty mask "
+                               "(max 0.25). Paint the hint pixels white in the mask editor, or disconnect the hint inputs.")
+    assert hints_from_image_mask(torch.full((1, 3, 4, 5), 0.5), torch.zeros(1, 4, 5), allow_empty=True).counts() == [0]
