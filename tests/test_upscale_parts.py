@@ -268,3 +268,127 @@ def test_encoder_name_is_the_registry_name_else_the_class_name():
     assert encoder_name(no_name) == "GuardNet"
     assert encoder_name(GuardNet()) == "GuardNet"
     assert encoder_name(SimpleNamespace(config=SimpleNamespace(name=7))) == "7"
+
+
+def _cells_touched(area_frac, box, tile_latent):
+    """Reference: the tile's latent cells whose own extent overlaps the area (by a positive length),
+    as ``(h, w, y, x)`` of their bounding box, or ``None``; each cell's extent is computed on its own."""
+    fh, fw, fy, fx = area_frac
+    y0, y1, x0, x1 = box
+    th, tw = tile_latent
+
+    def touched(start, length, lo, hi, n):
+        cells = [i for i in range(n)
+                 if min(start + length, lo + (i + 1) / n * (hi - lo)) - max(start, lo + i / n * (hi - lo)) > 1e-9]
+        return (cells[0], cells[-1] + 1) if cells else None
+
+    rows, cols = touched(fy, fh, y0, y1, th), touched(fx, fw, x0, x1, tw)
+    if rows is None or cols is None:
+        return None
+    return (rows[1] - rows[0], cols[1] - cols[0], rows[0], cols[0])
+
+
+def test_crop_area_is_the_bounding_box_of_the_latent_cells_it_touches():
+    """Random areas (ComfyUI's latent-unit 4-tuples and ``percentage`` 5-tuples) against random tiles
+    with offsets on both axes: the cropped area covers exactly the tile cells the area overlaps."""
+    rng = np.random.default_rng(21)
+    source, factor = (96, 160), 8  # 12 x 20 latent cells
+    checked = 0
+    for _ in range(150):
+        y0, x0 = rng.uniform(0, 0.6, 2)
+        y1, x1 = y0 + rng.uniform(0.2, 1 - y0), x0 + rng.uniform(0.2, 1 - x0)
+        box, tile = (y0, y1, x0, x1), (int(rng.integers(4, 20)), int(rng.integers(4, 20)))
+        if rng.random() < 0.5:
+            h, w, y, x = (int(rng.integers(1, 7)), int(rng.integers(1, 11)), int(rng.integers(0, 6)),
+                          int(rng.integers(0, 10)))
+            area, frac = (h, w, y, x), (h / 12, w / 20, y / 12, x / 20)
+        else:
+            frac = tuple(float(v) for v in (*rng.uniform(0.05, 0.5, 2), *rng.uniform(0, 0.5, 2)))
+            area = ("percentage", *frac)
+        out = crop_conditioning([[torch.zeros(1, 4, 8), {"area": area}]], box, source, (tile[0] * 8, tile[1] * 8),
+                                factor)
+        want = _cells_touched(frac, box, tile)
+        assert out[0][1].get("area") == want, (area, box, tile)
+        checked += want is not None
+    assert checked > 60  # most draws meet their tile
+    edges = [(("percentage", 0.5, 1.0, 0.0, 0.0), (0.5, 1.0, 0.0, 1.0)),  # ends exactly where the tile starts
+             (("percentage", 1.0, 0.05, 0.0, 0.95), (0.0, 1.0, 0.0, 1.0)),  # starts inside the last column
+             (("percentage", 0.05, 1.0, 0.95, 0.0), (0.0, 1.0, 0.0, 1.0))]  # ... and the last row
+    for area, box in edges:
+        out = crop_conditioning([[torch.zeros(1, 4, 8), {"area": area}]], box, source, (80, 80), factor)
+        assert out[0][1].get("area") == _cells_touched(area[1:], box, (10, 10)), (area, box)
+
+
+@pytest.mark.parametrize("conditioning, error, message", [
+    ("x", "SemRestoreTypeError",
+     "positive: expected a list, got str 'x'. Connect a CONDITIONING output (e.g. CLIP Text Encode)."),
+    ([], "SemRestoreInputError", "positive: expected at least one conditioning entry, got an empty list. "
+                                 "Connect a CLIP Text Encode node (an empty prompt is fine)."),
+    ([[torch.zeros(3, 768), {}]], "SemRestoreInputError",  # a pooled [B, C] embedding is checked too
+     "positive: expected a batch of 1 or 2 (one per image), got 3. Pass 1 positive for the whole batch or 2, one per image."),
+    ([[torch.zeros(3, 77, 768), {}]], "SemRestoreInputError",
+     "positive: expected a batch of 1 or 2 (one per image), got 3. Pass 1 positive for the whole batch or 2, one per image."),
+    ([[torch.zeros(1, 77, 768), {"mask": torch.zeros(3, 8, 8)}]], "SemRestoreInputError",
+     "positive mask: expected a batch of 1 or 2 (one per image), got 3. "
+     "Pass 1 positive mask for the whole batch or 2, one per image."),
+])
+def test_conditioning_batch_names_the_input_in_full(conditioning, error, message):
+    from semantic_restore.utils import checks
+
+    with pytest.raises(getattr(checks, error)) as info:
+        conditioning_batch(conditioning, "positive", 2)
+    assert str(info.value) == message
+
+
+def test_conditioning_batch_passes_what_it_cannot_check():
+    """A 1-D embedding, a 2-D mask and an entry without options dict carry no batch to check."""
+    conditioning_batch([[torch.zeros(5), {"mask": torch.zeros(8, 8)}], [torch.zeros(1, 77, 8), None]], "positive", 2)
+
+
+def test_unknown_area_layouts_and_bare_controls_pass_through(caplog):
+    """Areas ComfyUI does not make (3-tuples, a string) are kept uncropped with a warning; a control
+    without a hint or a previous link (other adapters) is copied as it is."""
+    import logging
+
+    class BareControl:
+        def copy(self):
+            return BareControl()
+
+        def set_previous_controlnet(self, c):
+            self.previous_controlnet = c
+            return self
+
+    caplog.set_level(logging.WARNING, logger="semantic_restore.upscale.conditioning")
+    for area in (("percentage", 0.5, 0.5), (1, 2, 3), "full"):
+        caplog.clear()
+        out = crop_conditioning([[torch.zeros(1, 4, 8), {"area": area}]], (0.0, 0.5, 0.0, 0.5), (64, 64), (64, 64), 8)
+        assert out[0][1]["area"] == tuple(area)
+        assert [r.getMessage() for r in caplog.records] == [
+            f"Conditioning area {area!r} has an unknown layout; passing it through uncropped."]
+    for control in (BareControl(), FakeControlNet(None)):
+        out = crop_conditioning([[torch.zeros(1, 4, 8), {"control": control}]], (0.0, 0.5, 0.0, 0.5), (64, 64),
+                                (64, 64), 8)
+        assert out[0][1]["control"] is not control and out[0][1]["control"].previous_controlnet is None
+
+
+def test_resample_box_keeps_the_dtype():
+    t = torch.arange(16.0, dtype=torch.float64).view(1, 1, 4, 4)
+    out = resample_box(t, (0.0, 1.0, 0.0, 1.0), (4, 4))
+    assert out.dtype == torch.float64 and torch.allclose(out, t)
+
+
+@pytest.mark.parametrize("image, model, message", [
+    (torch.rand(3, 8, 8), None, "image: expected a tensor with 4 dimensions, got tensor of shape (3, 8, 8) (float32)."),
+    (torch.rand(1, 1, 8, 8), None,
+     "image: expected 3 channels in dimension 1, got 1 channels (tensor of shape (1, 1, 8, 8) (float32))."),
+    (torch.rand(2, 3, 8, 8), lambda x: x[:1],
+     "upscale_model output: expected a batch of 2, got 1. The upscale model must return one image per input image."),
+    (torch.rand(1, 3, 8, 8), lambda x: x[0],
+     "upscale_model output: expected a tensor with 4 dimensions, got tensor of shape (3, 8, 8) (float32)."),
+    (torch.rand(1, 3, 8, 8), lambda x: x[:, :1], "upscale_model output: expected 3 channels in dimension 1, got 1 "
+                                                  "channels (tensor of shape (1, 1, 8, 8) (float32))."),
+])
+def test_preupscale_names_the_image_or_the_model_output(image, model, message):
+    with pytest.raises(SemRestoreInputError) as info:
+        preupscale(image, 2, model=model)
+    assert str(info.value) == message
