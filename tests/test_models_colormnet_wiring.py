@@ -53,8 +53,13 @@ def test_exemplar_node_colormnet(tmp_path, monkeypatch, models_dir):
 
 def test_unsafe_pickle_gets_a_conversion_recipe(tmp_path):
     torch.save({"weights": {"x": torch.zeros(1)}, "args": _Args()}, tmp_path / NAME)
-    with pytest.raises(UnsafeWeightsError, match="convert it once: python -c .*safetensors"):
+    with pytest.raises(UnsafeWeightsError, match="convert it once: python -c .*safetensors") as info:
         load_colormnet(search_dirs=[str(tmp_path)])
+    import shlex
+
+    argv = shlex.split(str(info.value).split("convert it once: ", 1)[1])
+    compile(argv[2], "recipe", "exec")  # valid Python (iColoriT's test runs its recipe end to end)
+    assert f"torch.load({str(tmp_path / NAME)!r}, weights_only=False).items()" in argv[2]  # no sub-dict to pick
 
 
 class _Args:  # a pickled object that is not a tensor, as training scripts save

@@ -138,6 +138,8 @@ def test_finish_chroma_is_the_documented_guided_upsampling(small, radius):
     want = lab_to_rgb(merge_l_ab(l, clamp_ab_to_gamut(l, ab * 0.7))).clamp(0, 1)
     assert out.shape == (2, 3, H, W) and out.dtype == torch.float32
     torch.testing.assert_close(out, want, atol=1e-5, rtol=0)
+    full = lab_to_rgb(merge_l_ab(l, clamp_ab_to_gamut(l, ab))).clamp(0, 1)  # strength 1 by default
+    torch.testing.assert_close(finish_chroma(l_full, ab_small, l_small), full, atol=1e-5, rtol=0)
 
 
 class _Recorder:
@@ -235,3 +237,18 @@ def test_check_method_names_the_input_and_the_choices():
         with pytest.raises(ValueError) as info:
             check_method("nope", ("a", "b"), **kwargs)
         assert str(info.value) == f"{name}: expected one of ['a', 'b'], got 'nope'."
+
+
+def test_load_official_says_what_it_loaded(tmp_path, caplog):
+    import logging
+
+    from safetensors.torch import save_file
+
+    from semantic_restore.colorize.models.loading import ModelFile, load_official
+
+    path = str(tmp_path / "net.safetensors")
+    save_file({"a": torch.zeros(2), "b": torch.ones(3)}, path)
+    caplog.set_level(logging.INFO, logger="semantic_restore.colorize.models.loading")
+    sd = load_official(ModelFile("Test net", ("net.pth",), "https://example.org", "MIT"), path)
+    assert set(sd) == {"a", "b"} and sd["b"].device.type == "cpu"
+    assert [r.getMessage() for r in caplog.records] == [f"loaded Test net weights from {path} (2 tensors)"]
