@@ -392,3 +392,12 @@ def test_preupscale_names_the_image_or_the_model_output(image, model, message):
     with pytest.raises(SemRestoreInputError) as info:
         preupscale(image, 2, model=model)
     assert str(info.value) == message
+
+
+def test_crop_conditioning_refuses_what_is_not_conditioning():
+    from semantic_restore.utils.checks import SemRestoreTypeError
+
+    with pytest.raises(SemRestoreTypeError) as info:
+        crop_conditioning("x", (0.0, 1.0, 0.0, 1.0), (8, 8), (8, 8), 8)
+    assert str(info.value) == ("conditioning: expected a list, got str 'x'. "
+                               "Connect a CONDITIONING output (e.g. CLIP Text Encode).")
