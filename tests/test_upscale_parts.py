@@ -401,3 +401,47 @@ def test_crop_conditioning_refuses_what_is_not_conditioning():
         crop_conditioning("x", (0.0, 1.0, 0.0, 1.0), (8, 8), (8, 8), 8)
     assert str(info.value) == ("conditioning: expected a list, got str 'x'. "
                                "Connect a CONDITIONING output (e.g. CLIP Text Encode).")
+
+
+@pytest.mark.parametrize("size, by, want", [((10, 20), 1.0, (10, 20)), ((10, 20), 8.0, (80, 160)),
+                                            ((2048, 100), 8.0, (16384, 800)), ((3, 5), 1.5, (4, 8))])
+def test_target_size_takes_every_factor_and_side_up_to_the_limits(size, by, want):
+    assert target_size(*size, by) == want  # 1 and 8 included, an output side of exactly 16384 too
+
+
+@pytest.mark.parametrize("by, message", [
+    ("2", "upscale_by: expected a number, got '2'."),
+    (True, "upscale_by: expected a number, got True."),
+    (float("nan"), "upscale_by: expected a number, got nan."),
+    (0.5, "upscale_by: expected a factor >= 1, got 0.5. This node only enlarges; use an ImageScale node to shrink."),
+    (8.5, "upscale_by: expected a factor <= 8, got 8.5. Chain two upscale nodes for larger factors."),
+    (4.0, "upscale_by: expected an output side <= 16384 pixels, got 400x16400 from 100x4100 x 4. Lower upscale_by."),
+])
+def test_target_size_names_upscale_by_in_full(by, message):
+    with pytest.raises(SemRestoreInputError) as info:
+        target_size(4100, 100, by)
+    assert str(info.value) == message
+
+
+def test_resize_names_an_unknown_method_and_keeps_an_exact_size():
+    x = torch.rand(1, 3, 4, 6)
+    assert resize(x, (4, 6), "nearest-exact") is x  # already that size: returned as it is, whatever the method
+    with pytest.raises(SemRestoreInputError) as info:
+        resize(x, (8, 12), "nearest")
+    assert str(info.value) == "resample: expected one of lanczos, bicubic, bilinear, got 'nearest'."
+    torch.testing.assert_close(resize(x, (8, 12)), resize(x, (8, 12), "lanczos"))  # lanczos by default
+
+
+@pytest.mark.parametrize("method", ["bilinear", "lanczos"])
+def test_preupscale_clamps_the_model_output_then_resizes_with_the_method(method):
+    """An upscale model's overshoot (outside [0, 1]) is clipped before the exact-size resize."""
+    import torch.nn.functional as F
+
+    image = torch.rand(1, 3, 6, 8, generator=torch.Generator().manual_seed(3))
+
+    def model(x):  # a 4x "model" with strong overshoot
+        return F.interpolate(x, scale_factor=4, mode="nearest") * 3 - 1
+
+    out = preupscale(image, 2, method, model=model)
+    torch.testing.assert_close(out, resize(model(image).clamp(0, 1), (12, 16), method))
+    assert not torch.allclose(out, resize(model(image), (12, 16), method))  # the clip matters here
