@@ -60,6 +60,33 @@ def test_padding_puts_a_cell_centre_on_every_patch_centre():
                     assert first + cells <= total[axis] // stride
 
 
+def test_grid_input_reflects_and_replicates_where_the_image_is_too_small():
+    """Reflection (numpy ``reflect``: the edge pixel not repeated) when every pad is shorter than the
+    side it mirrors; otherwise edge replication for all four sides."""
+    import numpy as np
+
+    from semantic_restore.encoders.feature_grid import GridPadding, grid_input
+
+    x = torch.arange(20.0).reshape(1, 1, 4, 5)
+    assert grid_input(x, GridPadding(0, 0, 0, 0, 0, 0)) is x
+    for pad, mode in ((GridPadding(3, 1, 4, 2, 0, 0), "reflect"), (GridPadding(4, 1, 1, 1, 0, 0), "edge"),
+                      (GridPadding(1, 1, 5, 0, 0, 0), "edge")):
+        want = np.pad(x[0, 0].numpy(), ((pad.top, pad.bottom), (pad.left, pad.right)), mode=mode)
+        assert np.array_equal(grid_input(x, pad)[0, 0].numpy(), want), (pad, mode)
+
+
+def test_cell_and_patch_centres():
+    from types import SimpleNamespace
+
+    from semantic_restore.encoders.feature_grid import cell_at, grid_phase, patch_centre
+
+    assert patch_centre(0, 16) == 7.5 and patch_centre(2, 14) == 34.5
+    assert cell_at(7.5, 16, 7.5) == 0.0 and cell_at(39.5, 16, 7.5) == 2.0  # no padding before by default
+    assert cell_at(7.5, 16, 7.5, before=16) == 1.0
+    # a duck-typed encoder of a corner-centred family without a ``model``: no TF "same" padding to find
+    assert grid_phase(SimpleNamespace(config=SimpleNamespace(family="resnet", patch_size=None)), 16) == 0.0
+
+
 def test_crop_keeps_rows_and_columns_of_a_wide_grid():
     from semantic_restore.encoders.feature_grid import GridPadding, crop_to_patches
 
