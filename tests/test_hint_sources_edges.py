@@ -249,3 +249,10 @@ def test_image_mask_hints_are_float_and_an_all_black_mask_is_named():
     assert str(info.value) == ("hint mask: expected at least one white pixel (>= 0.5) marking a hint, got an empty mask "
                                "(max 0.25). Paint the hint pixels white in the mask editor, or disconnect the hint inputs.")
     assert hints_from_image_mask(torch.full((1, 3, 4, 5), 0.5), torch.zeros(1, 4, 5), allow_empty=True).counts() == [0]
+
+
+def test_a_painted_mask_of_another_size_than_its_hint_image_is_named():
+    with pytest.raises(SemRestoreInputError) as info:
+        painted_hints(_rgb(), torch.ones(1, 16, 16), (40, 50))
+    assert str(info.value) == ("hint_mask: expected the same size as hint_image (50x40), got 16x16. "
+                               "Resize hint_mask to match hint_image.")
