@@ -130,7 +130,7 @@ def test_finish_chroma_is_the_documented_guided_upsampling(small, radius):
     gen = torch.Generator().manual_seed(7)
     H, W = small[0] * 2, small[1] * 2
     l_full = torch.rand(1, 1, H, W, generator=gen) * 100
-    l_small = resize_area(l_full, small)
+    l_small = resize_area(l_full, small) + torch.rand(1, 1, *small, generator=gen)  # the model's own working L
     ab_small = (torch.rand(2, 2, *small, generator=gen) - 0.5) * 120
     out = finish_chroma(l_full, ab_small, l_small, strength=0.7)
     ab = fast_guided_upsample(l_full, ab_small, radius=radius, eps=4.0, guide_low=l_small)
@@ -140,6 +140,12 @@ def test_finish_chroma_is_the_documented_guided_upsampling(small, radius):
     torch.testing.assert_close(out, want, atol=1e-5, rtol=0)
     full = lab_to_rgb(merge_l_ab(l, clamp_ab_to_gamut(l, ab))).clamp(0, 1)  # strength 1 by default
     torch.testing.assert_close(finish_chroma(l_full, ab_small, l_small), full, atol=1e-5, rtol=0)
+
+    def stop():
+        raise InterruptedError
+
+    with pytest.raises(InterruptedError):
+        finish_chroma(l_full, ab_small, l_small, interrupt=stop)
 
 
 class _Recorder:

@@ -50,7 +50,7 @@ def reference_list(references: torch.Tensor | Sequence[torch.Tensor] | None, nam
     if references is None or not len(references):
         return []
     refs = list(references.split(1)) if isinstance(references, torch.Tensor) else [
-        r if r.ndim == 4 else r[None] for r in references]
+        r[None] if r.ndim == 3 else r for r in references]
     for r in refs:
         check_tensor(r, name, ndim=4)
         if r.shape[1] != 3:
