@@ -155,10 +155,15 @@ def test_crop_area_mask_and_control_without_mutating():
     assert len(left) == 3  # the right-half area misses the left tile
 
 
-def test_crop_keeps_something_when_all_areas_miss():
+def test_crop_keeps_something_when_all_areas_miss(caplog):
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="semantic_restore.upscale.conditioning")
     cond = [[torch.zeros(1, 4, 8), {"area": (2, 2, 0, 0)}]]
     out = crop_conditioning(cond, (0.5, 1.0, 0.5, 1.0), (64, 64), (64, 64), 8)
     assert len(out) == 1 and "area" not in out[0][1] and "area" in cond[0][1]
+    assert [r.getMessage() for r in caplog.records] == [
+        "No conditioning area covers tile box (0.5, 1.0, 0.5, 1.0); using the entries without their areas."]
 
 
 def test_resample_box_aligns_pixel_centres():
@@ -445,3 +450,21 @@ def test_preupscale_clamps_the_model_output_then_resizes_with_the_method(method)
     out = preupscale(image, 2, method, model=model)
     torch.testing.assert_close(out, resize(model(image).clamp(0, 1), (12, 16), method))
     assert not torch.allclose(out, resize(model(image), (12, 16), method))  # the clip matters here
+
+
+def test_resample_box_nearest_and_a_batch_of_four_d_masks():
+    row = torch.arange(9.0).view(1, 1, 1, 9)
+    # output pixel centres fall on input x = (j + 0.5) * 9 / 4 - 0.5 = 0.625, 2.875, 5.125, 7.375
+    assert resample_box(row, (0.0, 1.0, 0.0, 1.0), (1, 4), mode="nearest")[0, 0, 0].tolist() == [1.0, 3.0, 5.0, 7.0]
+    assert resample_box(row, (0.0, 1.0, 0.0, 1.0), (1, 4))[0, 0, 0].tolist() == [0.625, 2.875, 5.125, 7.375]
+    masks = torch.zeros(2, 1, 16, 32)
+    masks[1, :, :, 16:] = 1.0
+    out = crop_conditioning([[torch.zeros(1, 4, 8), {"mask": masks}]], (0.0, 1.0, 0.5, 1.0), (16, 32), (16, 16), 8)
+    assert out[0][1]["mask"].shape == (2, 2, 2) and out[0][1]["mask"].sum((1, 2)).tolist() == [0.0, 4.0]
+
+
+def test_lanczos_resize_names_the_image_and_keeps_the_dtype():
+    with pytest.raises(SemRestoreInputError) as info:
+        lanczos_resize(torch.rand(3, 4, 4), (8, 8))
+    assert str(info.value) == "image: expected a tensor with 4 dimensions, got tensor of shape (3, 4, 4) (float32)."
+    assert lanczos_resize(torch.rand(1, 3, 4, 4, dtype=torch.float64), (8, 6)).dtype == torch.float64
