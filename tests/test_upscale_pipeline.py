@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from semantic_restore.upscale.pipeline import UpscaleSettings, dino_upscale, tile_seed
 from semantic_restore.upscale.preupscale import preupscale
-from semantic_restore.upscale.tiles import plan_tiles
+from semantic_restore.upscale.tiles import TilePlan, plan_tiles
 from semantic_restore.utils.checks import SemRestoreInputError
 
 
@@ -333,3 +333,49 @@ def test_bad_inputs(chelsea):
     with pytest.raises(SemRestoreInputError, match="batch"):
         dino_upscale(img[:0], model=identity, vae=UnshuffleVAE(), positive=COND, negative=COND,
                      bridge=FakeBridge(), settings=s)
+
+
+def test_report_in_full():
+    """The node's report: sizes (width x height), the tile grid, the guidance and every flagged tile."""
+    from semantic_restore.upscale.pipeline import _format_report
+
+    plan = TilePlan(height=80, width=120, canvas_h=80, canvas_w=128, tile_h=64, tile_w=64, overlap=16, factor=8,
+                    y_starts=(0, 16), x_starts=(0, 64))
+    s = UpscaleSettings(upscale_by=2.0, dino_strength=0.5, drift_threshold=0.6)
+    report = _format_report("efficientnet_lite0", plan, s, [[0.0], [0.25, 0.125], [], [0.0, 0.5]], (40, 60), (80, 120), 2)
+    assert report == (
+        "Semantic Restore upscale: 60x40 -> 120x80 (x2), batch 2\n"
+        "tiles: 2x2 of 64x64 px, overlap >= 16 px, latent factor 8\n"
+        "guidance: drift_guard (dino_strength 0.5, threshold 0.6), encoder: efficientnet_lite0\n"
+        "drift found in 2 of 4 tiles:\n"
+        "  tile 1 (row 0, col 1): 25.0%, 12.5% of patches\n"
+        "  tile 3 (row 1, col 1): 0.0%, 50.0% of patches")
+    clean = _format_report("vgg19", plan, UpscaleSettings(dino_strength=0.25, guidance="anchor"), [[0.0]] * 4,
+                           (40, 60), (80, 120), 1)
+    assert clean.splitlines()[2:] == ["guidance: anchor (dino_strength 0.25, threshold 0.6), encoder: vgg19",
+                                      "drift found in 0 of 4 tiles."]
+    off = _format_report("vgg19", plan, UpscaleSettings(dino_strength=0.0), [[0.5]] * 4, (40, 60), (80, 120), 1)
+    assert off.splitlines()[2:] == ["guidance: off (dino_strength 0, threshold 0.6), encoder: vgg19"]
+
+
+@pytest.mark.parametrize("guidance, dino, total", [("drift_guard", 0.5, 3 * 7), ("anchor", 0.5, 2 * 3 * 7),
+                                                   ("anchor+guard", 0.25, 2 * 3 * 7), ("anchor", 0.0, 3 * 7)])
+def test_progress_total_counts_the_anchor_pass(guidance, dino, total):
+    """Each tile samples ``steps`` steps; the anchor's extra guided pass doubles them (not with dino off)."""
+    from semantic_restore.upscale.pipeline import _progress_total
+
+    assert _progress_total(3, UpscaleSettings(steps=7, guidance=guidance, dino_strength=dino)) == total
+
+
+def test_a_non_finite_tile_is_named_with_its_index_and_the_fix():
+    from semantic_restore.upscale.pipeline import _check_tile_finite
+
+    _check_tile_finite(torch.zeros(1, 4, 2, 2), 0, "vae", "from the VAE")  # finite: nothing to say
+    x = torch.zeros(1, 4, 2, 2)
+    x[0, 0, 0, :] = float("nan")
+    x[0, 1, 1, 1] = float("inf")
+    with pytest.raises(SemRestoreInputError) as info:
+        _check_tile_finite(x, 3, "vae", "after decoding")
+    assert str(info.value) == (
+        "vae: expected finite values for tile 3, got 3 NaN or infinite values after decoding. An fp16 VAE or model "
+        "can overflow: run the VAE in fp32 (ComfyUI --fp32-vae, or an fp16-fixed VAE) and check the model file.")
