@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -225,3 +226,68 @@ def test_joint_bilateral_upsample_half_precision_works_in_float32():
     assert out.dtype == torch.bfloat16
     ref = _jbu_reference(guide, src.float(), cells, 6.0, None, (4.0, 4.0), 1)
     assert torch.equal(out, ref.to(torch.float32).to(torch.bfloat16))  # computed in float32, rounded once
+
+
+def _guided_reference(guide, src, r, eps, weight=None):
+    """He et al. 2010 (Alg. 1; eq. 14 for a colour guide) by loops over every box, with box means over the
+    pixels inside the image; with ``weight``: weighted means in each box, and each pixel averages the
+    coefficients of the boxes covering it weighted by their mean weight. Returns ``(q, support)``."""
+    B, C, H, W = src.shape
+    G = guide.shape[1]
+    w = np.ones((B, 1, H, W)) if weight is None else np.broadcast_to(weight, (B, 1, H, W))
+    guide = np.broadcast_to(guide, (B, G, H, W))
+
+    def window(y, x):
+        return slice(max(0, y - r), min(H, y + r + 1)), slice(max(0, x - r), min(W, x + r + 1))
+
+    q, support = np.zeros((B, C, H, W)), np.zeros((B, 1, H, W))
+    for n in range(B):
+        a, b, vote = np.zeros((H, W, G, C)), np.zeros((H, W, C)), np.zeros((H, W))
+        for y in range(H):
+            for x in range(W):
+                ys, xs = window(y, x)
+                wk = w[n, 0, ys, xs].ravel()
+                I = guide[n, :, ys, xs].reshape(G, -1).T  # [pixels, G]
+                p = src[n, :, ys, xs].reshape(C, -1).T  # [pixels, C]
+                vote[y, x] = wk.sum() / wk.size
+                if wk.sum() <= 0:
+                    continue  # a box that knew nothing: a = b = 0
+                mi, mp = wk @ I / wk.sum(), wk @ p / wk.sum()
+                cov_ii = (I * wk[:, None]).T @ I / wk.sum() - np.outer(mi, mi)
+                cov_ip = (I * wk[:, None]).T @ p / wk.sum() - np.outer(mi, mp)
+                if G == 1:
+                    cov_ii = np.maximum(cov_ii, 0)
+                a[y, x] = np.linalg.solve(cov_ii + eps * np.eye(G), cov_ip)
+                b[y, x] = mp - a[y, x].T @ mi
+        for y in range(H):
+            for x in range(W):
+                ys, xs = window(y, x)
+                v = vote[ys, xs].ravel()
+                support[n, 0, y, x] = v.sum() / v.size
+                if v.sum() <= 1e-9:
+                    continue
+                a_bar = np.tensordot(v, a[ys, xs].reshape(-1, G, C), 1) / v.sum()
+                b_bar = v @ b[ys, xs].reshape(-1, C) / v.sum()
+                q[n, :, y, x] = a_bar.T @ guide[n, :, y, x] + b_bar
+    return q, support
+
+
+@pytest.mark.parametrize("channels, weighted", [(1, False), (1, True), (3, False), (3, True)])
+def test_guided_filter_is_he_et_al_box_by_box(channels, weighted):
+    """Against a loop over every box of the definition: grey and colour guides, with and without a
+    confidence weight (zero over a whole corner, where no box knew anything)."""
+    from semantic_restore.colorize.guided import guided_filter
+
+    rng = np.random.default_rng(channels + 2 * weighted)
+    guide = rng.uniform(0, 100, (1, channels, 9, 11))
+    src = rng.uniform(-60, 60, (2, 2, 9, 11))
+    weight = None
+    if weighted:
+        weight = rng.uniform(0, 1, (1, 1, 9, 11))
+        weight[..., :5, :6] = 0.0  # a corner no box around it knows
+    want, want_support = _guided_reference(guide, src, 2, 9.0, weight)
+    got, support = guided_filter(torch.from_numpy(guide), torch.from_numpy(src), 2, 9.0,
+                                 None if weight is None else torch.from_numpy(weight), return_support=True)
+    assert got.dtype == torch.float64 and got.shape == (2, 2, 9, 11)
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-8)
+    np.testing.assert_allclose(support.numpy(), want_support, atol=1e-12)
