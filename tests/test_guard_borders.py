@@ -87,6 +87,24 @@ def test_cell_and_patch_centres():
     assert grid_phase(SimpleNamespace(config=SimpleNamespace(family="resnet", patch_size=None)), 16) == 0.0
 
 
+def test_encoder_stride_from_the_method_the_patch_size_or_the_stride_table():
+    """Any encoder-like object: its ``stride()``; else its config's ViT patch size; else the stride of
+    its default dense layer; else ``None`` (no grid to align)."""
+    from types import SimpleNamespace as NS
+
+    from semantic_restore.encoders.feature_grid import encoder_stride
+
+    table = NS(patch_size=None, strides={"s8": 8, "s16": 16}, default_dense_layer="s16")
+    assert encoder_stride(NS(stride=lambda: 4, config=table)) == 4  # the method wins
+    assert encoder_stride(NS(stride=4, config=table)) == 16  # a non-callable attribute is no method
+    assert encoder_stride(NS(config=NS(patch_size=14, strides={"s16": 16}, default_dense_layer="s16"))) == 14
+    assert encoder_stride(NS(config=NS(patch_size=0, strides={"s16": 16}, default_dense_layer="s16"))) == 16
+    assert encoder_stride(NS(config=table)) == 16
+    assert encoder_stride(NS(config=NS(strides={"s8": 8}, default_dense_layer="s16"))) is None
+    assert encoder_stride(NS(config=NS(strides=None, default_dense_layer="s16"))) is None
+    assert encoder_stride(NS()) is None and encoder_stride(NS(config=None)) is None
+
+
 def test_crop_keeps_rows_and_columns_of_a_wide_grid():
     from semantic_restore.encoders.feature_grid import GridPadding, crop_to_patches
 
