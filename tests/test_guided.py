@@ -291,3 +291,43 @@ def test_guided_filter_is_he_et_al_box_by_box(channels, weighted):
     assert got.dtype == torch.float64 and got.shape == (2, 2, 9, 11)
     np.testing.assert_allclose(got.numpy(), want, atol=1e-8)
     np.testing.assert_allclose(support.numpy(), want_support, atol=1e-12)
+
+
+_G, _S = torch.zeros(1, 1, 8, 8), torch.zeros(2, 2, 8, 8)
+_EPS_FIX = "eps is in guide units squared (e.g. 25 for L in 0..100)."
+
+
+@pytest.mark.parametrize("guide, src, radius, eps, weight, message", [
+    (torch.zeros(1, 8, 8), _S, 1, 1.0, None, "guide: expected a tensor with 4 dimensions, got tensor of shape (1, 8, 8) (float32)."),
+    (_G, torch.zeros(2, 8, 8), 1, 1.0, None, "src: expected a tensor with 4 dimensions, got tensor of shape (2, 8, 8) (float32)."),
+    (torch.zeros(3, 1, 8, 8), _S, 1, 1.0, None,
+     "guide: expected a [1 or 2, C, 8, 8] tensor to match src, got (3, 1, 8, 8). Resize the guide to the map it filters."),
+    (torch.zeros(1, 1, 8, 9), _S, 1, 1.0, None,
+     "guide: expected a [1 or 2, C, 8, 8] tensor to match src, got (1, 1, 8, 9). Resize the guide to the map it filters."),
+    (_G, _S, 1, 1.0, torch.ones(1, 8, 8), "weight: expected a tensor with 4 dimensions, got tensor of shape (1, 8, 8) (float32)."),
+    (_G, _S, 1, 1.0, torch.ones(1, 2, 8, 8),
+     "weight: expected 1 channels in dimension 1, got 2 channels (tensor of shape (1, 2, 8, 8) (float32))."),
+    (_G, _S, 1, 1.0, torch.ones(3, 1, 8, 8), "weight: expected a [B, 1, 8, 8] map to match src, got (3, 1, 8, 8)."),
+    (_G, _S, 1, 1.0, torch.ones(1, 1, 8, 7), "weight: expected a [B, 1, 8, 8] map to match src, got (1, 1, 8, 7)."),
+    (_G, _S, 1, 1.0, -torch.ones(1, 1, 8, 8),
+     "weight: expected values in [0.0, inf], got values in [-1, -1]. Weights must be non-negative and finite."),
+    (_G, _S, 1.5, 1.0, None, "radius: expected an integer >= 0, got 1.5."),
+    (_G, _S, True, 1.0, None, "radius: expected an integer >= 0, got True."),
+    (_G, _S, -1, 1.0, None, "radius: expected an integer >= 0, got -1."),
+    (_G, _S, 1, 0.0, None, f"eps: expected a value in [1e-12, 1000000000000.0], got 0.0. {_EPS_FIX}"),
+    (_G, _S, 1, 1e13, None, f"eps: expected a value in [1e-12, 1000000000000.0], got 10000000000000.0. {_EPS_FIX}"),
+])
+def test_every_refusal_of_the_guided_filter_in_full(guide, src, radius, eps, weight, message):
+    with pytest.raises(SemRestoreInputError) as info:
+        guided_filter(guide, src, radius, eps, weight)
+    assert str(info.value) == message
+
+
+def test_the_guided_filter_takes_the_edges_of_its_ranges():
+    """radius 0, eps at both ends, a zero weight map, a guide batch of 1 for a batch of 2."""
+    src = torch.rand(2, 2, 8, 8, dtype=torch.float64)
+    for radius, eps in ((0, 1.0), (1, 1e-12), (1, 1e12)):
+        assert guided_filter(_G.double(), src, radius, eps).shape == src.shape
+    out, support = guided_filter(_G.double(), src, 1, 1.0, torch.zeros(1, 1, 8, 8, dtype=torch.float64),
+                                 return_support=True)
+    assert not out.any() and not support.any()  # nothing known anywhere: a = b = 0
