@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import torch
 
-from ..utils.checks import SemRestoreTypeError, check_device, check_type, describe, input_error
-from ..utils.paths import ModelFileNotFoundError, default_search_dirs, download_file, downloads_allowed, find_model_file
+from ..utils.checks import check_device, check_type, input_error
+from ..utils.paths import ModelFileNotFoundError, download_file, downloads_allowed, find_model_file, search_dirs_list
 from ..utils.weights import load_state_dict
 from .config import EncoderConfig
 from .identify import identify_state_dict
@@ -38,7 +38,7 @@ def download_weights(config: EncoderConfig, search_dirs: Sequence[str] | None = 
     if config.remote is None:
         raise input_error("encoder", "an encoder with a known download address", config.name,
                           f"Get the weights by hand: {config.source}.")
-    dirs = default_search_dirs() if search_dirs is None else list(search_dirs)
+    dirs = search_dirs_list(search_dirs)
     return download_file(config.remote, os.path.join(dirs[0], config.weight_files[0]))
 
 
@@ -57,7 +57,7 @@ def find_weights(config: EncoderConfig, weights: str | os.PathLike | None = None
     packaged = family.packaged_file(config) if family.packaged_file else None
     if packaged:
         return packaged
-    dirs = default_search_dirs() if search_dirs is None else list(search_dirs)
+    dirs = search_dirs_list(search_dirs)
     try:
         return find_model_file(config.weight_files, dirs, what=f"{config.name} weights", source=config.source)
     except ModelFileNotFoundError as exc:
@@ -138,9 +138,7 @@ def create_encoder(
         ModelFileNotFoundError: no weight file found; the message names folders, files, source.
     """
     check_type(name, str, "encoder", "Give an encoder name from list_encoders(), e.g. 'efficientnet_lite0'.")
-    if isinstance(search_dirs, (str, bytes, os.PathLike)):  # would be searched letter by letter
-        raise SemRestoreTypeError(f"search_dirs: expected a list of folders, got {describe(search_dirs)}. "
-                                  f"Wrap it in a list: search_dirs=[{str(search_dirs)!r}].")
+    search_dirs_list(search_dirs)  # refused here even when a packaged file means no folder is searched
     config = get_config(name)
     family = get_family(config)
     dev = check_device(device)

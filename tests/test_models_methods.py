@@ -258,3 +258,15 @@ def test_load_official_says_what_it_loaded(tmp_path, caplog):
     sd = load_official(ModelFile("Test net", ("net.pth",), "https://example.org", "MIT"), path)
     assert set(sd) == {"a", "b"} and sd["b"].device.type == "cpu"
     assert [r.getMessage() for r in caplog.records] == [f"loaded Test net weights from {path} (2 tensors)"]
+
+
+def test_trained_model_folders_given_as_one_string_are_refused():
+    """The same check as ``create_encoder``'s (``utils.paths.search_dirs_list``): "/models" would be
+    searched as the folders "/", "m", "o", ..."""
+    from semantic_restore.colorize.models.icolorit import load_icolorit
+    from semantic_restore.utils.checks import SemRestoreTypeError
+
+    with pytest.raises(SemRestoreTypeError) as info:
+        load_icolorit("tiny", search_dirs="/models")
+    assert str(info.value) == ("search_dirs: expected a list of folders, got str '/models'. "
+                               "Wrap it in a list: search_dirs=['/models'].")

@@ -30,6 +30,7 @@ __all__ = [
     "cache_dir",
     "check_models_dir",
     "default_search_dirs",
+    "search_dirs_list",
     "find_model_file",
     "downloads_allowed",
     "download_file",
@@ -70,14 +71,19 @@ def cache_dir() -> str:
     return os.path.join(base, "semantic_restore")
 
 
-def check_models_dir(path: str | os.PathLike | None, name: str = "--models-dir") -> None:
-    """An extra model folder must exist (and be a folder): a typo would silently search nowhere."""
-    if path and not os.path.isdir(path):
-        from .checks import input_error  # (lazy: this module stays free of torch)
+def check_models_dir(path: str | os.PathLike | None, name: str = "--models-dir", to_save: bool = False) -> None:
+    """An extra model folder must exist (and be a folder): a typo would silently search nowhere.
+    ``to_save``: a folder to download into, which may be missing (it is created) but not a file."""
+    if not path or os.path.isdir(path) or (to_save and not os.path.exists(path)):
+        return
+    from .checks import input_error  # (lazy: this module stays free of torch)
 
-        what = "a file" if os.path.exists(path) else "a path that does not exist"
-        raise input_error(name, "an existing folder of weight files", f"{str(path)!r}, {what}",
-                          "Check the path, or leave it out to search the default folders.")
+    if to_save:
+        raise input_error(name, "a folder to save the weights in", f"the file {str(path)!r}",
+                          "Name a folder (it is created if missing).")
+    what = "a file" if os.path.exists(path) else "a path that does not exist"
+    raise input_error(name, "an existing folder of weight files", f"{str(path)!r}, {what}",
+                      "Check the path, or leave it out to search the default folders.")
 
 
 def default_search_dirs(extra: Iterable[str] = ()) -> list[str]:
@@ -97,6 +103,17 @@ def default_search_dirs(extra: Iterable[str] = ()) -> list[str]:
     return out
 
 
+def search_dirs_list(search_dirs: Iterable[str] | None) -> list[str]:
+    """``search_dirs`` as a list, or :func:`default_search_dirs` for ``None``. One path given as a string
+    is refused: it would be searched letter by letter ("/", "m", "o", ...)."""
+    if isinstance(search_dirs, (str, bytes, os.PathLike)):
+        from .checks import SemRestoreTypeError, describe  # (lazy: this module stays free of torch)
+
+        raise SemRestoreTypeError(f"search_dirs: expected a list of folders, got {describe(search_dirs)}. "
+                                  f"Wrap it in a list: search_dirs=[{str(search_dirs)!r}].")
+    return default_search_dirs() if search_dirs is None else list(search_dirs)
+
+
 def find_model_file(
     filenames: Sequence[str], search_dirs: Sequence[str] | None = None, what: str = "model", source: str | None = None
 ) -> str:
@@ -106,7 +123,7 @@ def find_model_file(
         ModelFileNotFoundError: naming every folder searched, the exact file names, and
         ``source`` (where to get them) when given.
     """
-    dirs = default_search_dirs() if search_dirs is None else list(search_dirs)
+    dirs = search_dirs_list(search_dirs)
     for d in dirs:
         for name in filenames:
             path = os.path.join(d, name)

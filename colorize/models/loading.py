@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 
 from ...utils.checks import input_error
-from ...utils.paths import default_search_dirs, find_model_file
+from ...utils.paths import find_model_file, search_dirs_list
 from ...utils.weights import UnsafeWeightsError, load_state_dict
 
 __all__ = ["ModelFile", "find_weights", "load_official", "load_into", "random_state_dict", "state_spec",
@@ -54,7 +54,7 @@ def find_weights(file: ModelFile, weights: str | None = None, search_dirs: Seque
             raise input_error(f"{file.what} weights", "an existing file", repr(weights),
                               f"Get {file.filenames[0]} from {file.source}.")
         return weights
-    dirs = default_search_dirs() if search_dirs is None else list(search_dirs)
+    dirs = search_dirs_list(search_dirs)
     names = list(file.filenames)
     names += [os.path.splitext(n)[0] + ".safetensors" for n in file.filenames if not n.endswith(".safetensors")]
     path = find_model_file(names, dirs, what=file.what, source=file.source)
