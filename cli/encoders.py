@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..utils.checks import input_error
-
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("encoders", help="list the feature encoders and whether their weights are on this machine")
@@ -45,11 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from ..encoders import get_config, list_encoders
     from ..utils.paths import check_models_dir, default_search_dirs
 
-    if args.models_dir and not args.download:  # (--download creates it)
-        check_models_dir(args.models_dir)
-    elif args.models_dir and os.path.exists(args.models_dir) and not os.path.isdir(args.models_dir):
-        raise input_error("--models-dir", "a folder to save the weights in", f"the file {args.models_dir!r}",
-                          "Name a folder (it is created if missing).")
+    check_models_dir(args.models_dir, to_save=bool(args.download))  # (--download creates it)
     dirs = default_search_dirs([args.models_dir] if args.models_dir else [])
     if args.download:
         return download(args.download, dirs)

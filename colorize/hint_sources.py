@@ -28,7 +28,7 @@ from ..utils.color import lab_to_rgb, rgb_to_lab
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Hints", "hints_from_image_mask", "painted_hints", "hints_from_points", "hints_from_json", "sample_hints",
+__all__ = ["Hints", "check_hint_image_size", "hints_from_image_mask", "painted_hints", "hints_from_points", "hints_from_json", "sample_hints",
            "MASK_THRESHOLD", "DEFAULT_POINT_SIZE", "COMFY_NO_ALPHA_MASK"]
 
 MASK_THRESHOLD = 0.5  # a mask pixel at or above this is a hint
@@ -160,10 +160,18 @@ def painted_hints(hint_rgb: torch.Tensor, mask: torch.Tensor, size: tuple[int, i
                           f"an empty {mask.shape[-1]}x{mask.shape[-2]} mask: nothing is painted", _PAINT_FIX)
     check_same_spatial(hint_rgb, mask, "hint_image", "hint_mask")
     hints = hints_from_image_mask(hint_rgb, mask, allow_empty=True)
-    if hints.size != tuple(size):
-        raise input_error("hint_image", f"the image's size {size[1]}x{size[0]}", f"{w}x{h}",
-                          "Paint the hints on a copy of the photo itself, or resize the hint image.")
+    check_hint_image_size(hint_rgb, size, "hint_image", "the image")
     return hints
+
+
+def check_hint_image_size(hint_rgb: torch.Tensor, size: tuple[int, int], name: str, image: str,
+                          source: str = "") -> None:
+    """Hints are painted on a copy of the photo: ``hint_rgb`` must be ``size`` ``(H, W)`` (``image``
+    names the photo in the message, ``source`` the hint image's file)."""
+    h, w = hint_rgb.shape[-2:]
+    if (h, w) != tuple(size):
+        raise input_error(name, f"{image}'s size {size[1]}x{size[0]}", f"{w}x{h}{source}",
+                          "Paint the hints on a copy of the photo itself, or resize the hint image.")
 
 
 def _hex_to_rgb(text: Any, where: str) -> tuple[float, float, float]:

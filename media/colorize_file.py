@@ -333,14 +333,12 @@ def read_hints(hint_image: str | None, hint_mask: str | None, points: str | None
     """The hints of a painted hint image + mask and/or a points JSON file (points win), or None."""
     from .image_io import read_image, read_json, read_mask
     from ..colorize import hints_from_image_mask, hints_from_points
+    from ..colorize.hint_sources import check_hint_image_size
 
     hints = None
     if hint_image:
         hint_rgb = read_image(hint_image, "hint image").to(device)
-        if tuple(hint_rgb.shape[-2:]) != tuple(size):
-            raise input_error("hint image", f"the target's size {size[1]}x{size[0]}",
-                              f"{hint_rgb.shape[-1]}x{hint_rgb.shape[-2]} in {hint_image!r}",
-                              "Paint the hints on a copy of the photo itself, or resize the hint image.")
+        check_hint_image_size(hint_rgb, size, "hint image", "the target", f" in {hint_image!r}")
         hints = hints_from_image_mask(hint_rgb, read_mask(hint_mask, "hint mask").to(device))
     if points:
         dots = hints_from_points(read_json(points, "hints"), height=size[0], width=size[1])
