@@ -68,9 +68,16 @@ def _hooks(m: nn.Module) -> tuple:
     return (*m._forward_pre_hooks.values(), *m._forward_hooks.values())
 
 
+def _version(t: torch.Tensor) -> int | None:
+    # Tensors made under torch.inference_mode keep no version counter (reading it raises), and ComfyUI
+    # runs every node in inference mode, so an encoder it loads has such weights. Their replacement (a
+    # new data_ptr, dtype or device) is still seen; an in-place edit of them is not.
+    return None if t.is_inference() else t._version
+
+
 def _signature(model: nn.Module) -> tuple:
     hooks = tuple(id(h) for m in model.modules() for h in _hooks(m))
-    return (model.training, hooks) + tuple((t.data_ptr(), t._version, t.dtype, t.device)
+    return (model.training, hooks) + tuple((t.data_ptr(), _version(t), t.dtype, t.device)
                                            for t in model.state_dict(keep_vars=True).values())
 
 

@@ -180,3 +180,18 @@ def test_building_the_copy_leaves_the_global_random_stream_alone():
     after_build = torch.rand(4)
     torch.manual_seed(15)
     assert torch.equal(after_build, torch.rand(4))
+
+
+def test_an_encoder_loaded_in_inference_mode_runs_folded_inside_and_outside_it():
+    """ComfyUI runs every node under ``torch.inference_mode``: the encoder Load Encoder builds there has
+    inference-tensor weights, which keep no version counter (reading it raised in every node)."""
+    x = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(5))
+    plain = create_encoder("efficientnet_lite0", pretrained=False)
+    with torch.inference_mode():
+        enc = create_encoder("efficientnet_lite0", pretrained=False)
+        enc.model.load_state_dict(plain.model.state_dict())
+        assert enc.model.conv_stem.weight.is_inference()
+        inside = enc.dense(x)
+        assert enc._inference.get(enc.model) is not enc.model  # the folded copy, not the fallback
+    torch.testing.assert_close(inside, plain.dense(x), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(enc.dense(x), plain.dense(x), atol=1e-4, rtol=1e-4)
