@@ -166,11 +166,11 @@ def test_smallest_allowed_factor_and_tile():
 
 
 @pytest.mark.parametrize("call,start", [
-    (lambda: plan_tiles(100.0, 100, 64, 8), "height: expected a int"),  # type: ignore[arg-type]
-    (lambda: plan_tiles(100, 100.0, 64, 8), "width: expected a int"),  # type: ignore[arg-type]
-    (lambda: plan_tiles(100, 100, 64.0, 8), "tile_size: expected a int"),  # type: ignore[arg-type]
-    (lambda: plan_tiles(100, 100, 64, 8.0), "tile_overlap: expected a int"),  # type: ignore[arg-type]
-    (lambda: plan_tiles(100, 100, 64, 8, 8.0), "factor: expected a int"),  # type: ignore[arg-type]
+    (lambda: plan_tiles(100.0, 100, 64, 8), "height: expected an int"),  # type: ignore[arg-type]
+    (lambda: plan_tiles(100, 100.0, 64, 8), "width: expected an int"),  # type: ignore[arg-type]
+    (lambda: plan_tiles(100, 100, 64.0, 8), "tile_size: expected an int"),  # type: ignore[arg-type]
+    (lambda: plan_tiles(100, 100, 64, 8.0), "tile_overlap: expected an int"),  # type: ignore[arg-type]
+    (lambda: plan_tiles(100, 100, 64, 8, 8.0), "factor: expected an int"),  # type: ignore[arg-type]
     (lambda: plan_tiles(0, 100, 64, 8), "image: expected at least 1x1 pixels, got 100x0."),
     (lambda: axis_starts(10, 64, 8), "length: expected at least one tile (64), got 10. Pad the image"),
     (lambda: plan_tiles(100, 100, 64, 8, 0), "factor: expected a latent factor >= 1, got 0."),

@@ -69,7 +69,8 @@ def input_error(name: str, expected: str, got: str, fix: str | None = None) -> S
 def check_type(value: Any, types: type | tuple[type, ...], name: str, fix: str | None = None) -> None:
     if not isinstance(value, types):
         names = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
-        raise SemRestoreTypeError(_message(name, f"a {names}", describe(value), fix))
+        article = "an" if names[:1].lower() in "aeiou" else "a"
+        raise SemRestoreTypeError(_message(name, f"{article} {names}", describe(value), fix))
 
 
 def check_tensor(
