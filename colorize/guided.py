@@ -351,7 +351,7 @@ def detail_guided_upsample(
     return _by_rows(H, W, chunk_pixels, rows, out, on_chunk, interrupt)
 
 
-def _cell_coords(n_out: int, r0: int, r1: int, cell: float, device: torch.device) -> torch.Tensor:
+def _cell_coords(r0: int, r1: int, cell: float, device: torch.device) -> torch.Tensor:
     """Continuous cell coordinate of output pixels ``r0:r1`` (cell ``i`` is centred on ``(i + 0.5) * cell``)."""
     return (torch.arange(r0, r1, device=device, dtype=torch.float64) + 0.5) / cell - 0.5
 
@@ -416,7 +416,7 @@ def joint_bilateral_upsample(
     wc = torch.ones_like(gc) if weight is None else weight.to(dtype).expand(b_, -1, -1, -1)
     # Cell values, guide means and confidences gathered together: one index_select per offset.
     packed = torch.cat([vals * wc, wc, gc], 1)  # [B, C+2, h, w]
-    xs = _cell_coords(W, 0, W, cx, src.device)
+    xs = _cell_coords(0, W, cx, src.device)
     x_base = xs.floor().long()
     if on_chunk is None and out is None:
         out = torch.empty(b_, c, H, W, dtype=src.dtype, device=src.device)
@@ -426,7 +426,7 @@ def joint_bilateral_upsample(
         if interrupt is not None:
             interrupt()
         r1 = min(H, r0 + rows)
-        ys = _cell_coords(H, r0, r1, cy, src.device)
+        ys = _cell_coords(r0, r1, cy, src.device)
         y_base = ys.floor().long()
         g = guide[:, :, r0:r1].to(dtype).expand(b_, -1, -1, -1)
         num = torch.zeros(b_, c, r1 - r0, W, dtype=dtype, device=src.device)

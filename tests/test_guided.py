@@ -331,3 +331,40 @@ def test_the_guided_filter_takes_the_edges_of_its_ranges():
     out, support = guided_filter(_G.double(), src, 1, 1.0, torch.zeros(1, 1, 8, 8, dtype=torch.float64),
                                  return_support=True)
     assert not out.any() and not support.any()  # nothing known anywhere: a = b = 0
+
+
+def test_the_guided_filter_of_a_guide_with_little_variance_is_he_et_al():
+    """A guide in 0..1 (variance ~0.08, below 1) with a small eps: still the definition, box by box."""
+    rng = np.random.default_rng(11)
+    guide, src = rng.uniform(0, 1, (1, 1, 7, 8)), rng.uniform(-1, 1, (1, 2, 7, 8))
+    want, _ = _guided_reference(guide, src, 1, 1e-3)
+    np.testing.assert_allclose(guided_filter(torch.from_numpy(guide), torch.from_numpy(src), 1, 1e-3).numpy(), want,
+                               atol=1e-8)
+
+
+@pytest.mark.parametrize("dtype, coefficients", [(torch.float16, torch.float32), (torch.float32, torch.float32),
+                                                 (torch.float64, torch.float64)])
+def test_guided_filter_dtypes(dtype, coefficients):
+    """Coefficients in float32 (float64 for a float64 map); the filtered map in the map's own dtype."""
+    from semantic_restore.colorize.guided import guided_coefficients
+
+    guide, src = torch.rand(1, 1, 6, 6) * 100, torch.rand(1, 2, 6, 6).to(dtype)
+    weight = torch.rand(1, 1, 6, 6)
+    assert [t.dtype for t in guided_coefficients(guide, src, 1, 4.0, weight)] == [coefficients] * 3
+    assert [t.dtype for t in guided_coefficients(guide, src, 1, 4.0)] == [coefficients] * 3
+    assert guided_filter(guide, src, 1, 4.0).dtype == dtype
+
+
+@pytest.mark.parametrize("guide, weight, message", [
+    (torch.zeros(2, 1, 8, 6), None,
+     "guide: expected a [1 or 1, C, 8, 6] tensor to match src, got (2, 1, 8, 6). Resize the guide to the map it filters."),
+    (torch.zeros(1, 1, 6, 8), None,
+     "guide: expected a [1 or 1, C, 8, 6] tensor to match src, got (1, 1, 6, 8). Resize the guide to the map it filters."),
+    (torch.zeros(1, 1, 8, 6), torch.ones(2, 1, 8, 6), "weight: expected a [B, 1, 8, 6] map to match src, got (2, 1, 8, 6)."),
+    (torch.zeros(1, 1, 8, 6), torch.ones(1, 1, 6, 8), "weight: expected a [B, 1, 8, 6] map to match src, got (1, 1, 6, 8)."),
+])
+def test_a_guide_or_weight_for_another_batch_or_shape_is_refused(guide, weight, message):
+    """A batch of 2 for a map of 2 channels but batch 1, and transposed sizes of a non-square map."""
+    with pytest.raises(SemRestoreInputError) as info:
+        guided_filter(guide, torch.zeros(1, 2, 8, 6), 1, 1.0, weight)
+    assert str(info.value) == message
