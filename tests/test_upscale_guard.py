@@ -190,3 +190,52 @@ def test_dino_strength_zero_is_plain_tiled_img2img(lite0, scene, plain):
         out = upscale(image, sampler, lite0, dino_strength=0.0, guidance=guidance)
         assert torch.equal(out.image, plain.image)
         assert float(out.drift_mask.abs().max()) == 0.0
+
+
+def _upscale_with(bridge, image, sampler, encoder, **kw):
+    s = UpscaleSettings(**{"upscale_by": UP, "tile_size": 256, "tile_overlap": 32, "steps": 2, "seed": SEED,
+                           "color_correction": False, **kw})
+    ticks = []
+    res = dino_upscale(image, model=sampler, vae=fakes.UnshuffleVAE(8), positive=fakes.COND, negative=fakes.COND,
+                       bridge=bridge, settings=s, encoder=encoder, progress=ticks.append)
+    return res, ticks
+
+
+def test_the_anchor_pass_runs_only_on_tiles_with_drift(lite0, scene):
+    """One anchored (second) sampling of the one drifting tile, from the model's own latent space; the
+    progress bar still counts both passes of every tile; no guidance at all with dino_strength 0."""
+    image, sampler, _ = scene
+    bridge = fakes.FakeBridge()
+    res, ticks = _upscale_with(bridge, image, sampler, lite0, dino_strength=0.5, guidance="anchor")
+    assert [c["anchored"] for c in bridge.calls] == [False, False, False, True, False]
+    assert bridge.model_space == [sampler]
+    assert sum(ticks) == 4 * 2 * 2 and None not in ticks
+    # anchor only: the drift mask is the drift map times dino_strength
+    assert 0.45 <= float(res.drift_mask.max()) <= 0.5
+    off = fakes.FakeBridge()
+    _upscale_with(off, image, sampler, lite0, dino_strength=0.0, guidance="anchor+guard")
+    assert [c["anchored"] for c in off.calls] == [False] * 4
+
+
+def test_anchor_plus_guard_does_both(lite0, scene):
+    image, sampler, region = scene
+    bridge = fakes.FakeBridge()
+    both, _ = _upscale_with(bridge, image, sampler, lite0, dino_strength=0.5, guidance="anchor+guard")
+    anchor, _ = _upscale_with(fakes.FakeBridge(), image, sampler, lite0, dino_strength=0.5, guidance="anchor")
+    assert [c["anchored"] for c in bridge.calls] == [False, False, False, True, False]
+    assert float((both.image - anchor.image).abs()[region.expand_as(both.image)].mean()) > 0.01  # the guard blended
+
+
+def test_the_guard_compares_features_at_the_source_resolution(lite0, scene, monkeypatch):
+    from semantic_restore.upscale import pipeline
+
+    scales = []
+
+    def spy(*args, **kw):
+        scales.append(kw["scale"])
+        return drift_guard(*args, **kw)
+
+    monkeypatch.setattr(pipeline, "drift_guard", spy)
+    image, sampler, _ = scene
+    _upscale_with(fakes.FakeBridge(), image, sampler, lite0, dino_strength=0.5)
+    assert scales == [pytest.approx(1 / UP)] * 4

@@ -7,6 +7,8 @@ with an identity sampler the upscaler must return the pre-upscaled image.
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -28,6 +30,7 @@ class UnshuffleVAE:
         self.downscale_ratio = self.upscale_ratio = factor
         self.latent_channels = 3 * factor * factor
         self.tiled_calls = 0
+        self.tiled_decodes = 0
 
     def spacial_compression_encode(self):
         return self.downscale_ratio
@@ -61,9 +64,11 @@ class FakeBridge:
     anchored model applies its post-CFG function once at the first sigma (full strength).
     """
 
-    def __init__(self, oom_above: int | None = None):
+    def __init__(self, oom_above: int | None = None, skip_callbacks: int = 0):
         self.calls: list[dict] = []
         self.oom_above = oom_above
+        self.skip_callbacks = skip_callbacks  # an adaptive sampler, or denoise 0: fewer steps reported
+        self.model_space: list = []
 
     def latent_factor(self, vae):
         return vae.spacial_compression_encode()
@@ -79,14 +84,17 @@ class FakeBridge:
         return vae.encode(pixels.movedim(1, -1))
 
     def vae_decode(self, vae, latent, tiled=False):
+        vae.tiled_decodes += int(tiled)
         return vae.decode(latent).movedim(-1, 1)
 
     def sample(self, model, latent, seed, steps, cfg, sampler_name, scheduler, positive, negative, denoise,
                callback=None):
         if self.oom_above is not None and latent.shape[-1] * 8 > self.oom_above:
             raise FakeOOM("out of memory")
-        self.calls.append(dict(seed=seed, shape=tuple(latent.shape), positive=positive, anchored=isinstance(model, Anchored)))
-        for _ in range(steps):
+        self.calls.append(dict(seed=seed, shape=tuple(latent.shape), positive=positive, anchored=isinstance(model, Anchored),
+                               negative=negative, steps=steps, cfg=cfg, sampler_name=sampler_name, scheduler=scheduler,
+                               denoise=denoise))
+        for _ in range(steps - self.skip_callbacks):
             if callback is not None:
                 callback(1)
         if isinstance(model, Anchored):
@@ -95,6 +103,7 @@ class FakeBridge:
         return model(latent, seed, positive)
 
     def latent_to_model_space(self, model, latent):
+        self.model_space.append(model)
         return latent
 
     def anchored_model(self, model, post_cfg_function):
@@ -222,7 +231,7 @@ def test_conditioning_is_cropped_per_tile(chelsea):
 def test_tiled_vae_option_is_used(chelsea):
     vae = UnshuffleVAE(8)
     run(chelsea[:, :, :40, :40], vae=vae, tiled_vae=True)
-    assert vae.tiled_calls > 0
+    assert vae.tiled_calls > 0 and vae.tiled_decodes == vae.tiled_calls
 
 
 # --- ComfyUI citizenship --------------------------------------------------------------------
@@ -379,3 +388,183 @@ def test_a_non_finite_tile_is_named_with_its_index_and_the_fix():
     assert str(info.value) == (
         "vae: expected finite values for tile 3, got 3 NaN or infinite values after decoding. An fp16 VAE or model "
         "can overflow: run the VAE in fp32 (ComfyUI --fp32-vae, or an fp16-fixed VAE) and check the model file.")
+
+
+# --- every setting reaches the sampler, every refusal in full (mutation survivors, issue 16) ---------------
+
+
+def test_every_sampling_setting_reaches_the_sampler_and_the_vae(chelsea):
+    """Non-default sampler, scheduler, cfg, denoise, steps and tiled VAE; the negative prompt is cropped per
+    tile like the positive one (a mask over the right half reaches the right tiles only)."""
+    mask = torch.zeros(1, 40, 50)
+    mask[:, :, 25:] = 1
+    negative = [[torch.zeros(1, 77, 768), {"mask": mask}]]
+    bridge, vae = FakeBridge(), UnshuffleVAE(8)
+    settings = UpscaleSettings(upscale_by=2.0, tile_size=48, tile_overlap=8, steps=3, cfg=4.5, denoise=0.6,
+                               sampler_name="dpmpp_2m", scheduler="karras", tiled_vae=True, dino_strength=0,
+                               color_correction=False)
+    dino_upscale(chelsea[:, :, :40, :50], model=identity, vae=vae, positive=COND, negative=negative, bridge=bridge,
+                 settings=settings)
+    assert {(c["steps"], c["cfg"], c["denoise"], c["sampler_name"], c["scheduler"]) for c in bridge.calls} == {
+        (3, 4.5, 0.6, "dpmpp_2m", "karras")}
+    assert vae.tiled_calls == vae.tiled_decodes == len(bridge.calls) == 6
+    neg_masks = [c["negative"][0][1]["mask"] for c in bridge.calls]
+    assert all(m.shape == (1, 6, 6) for m in neg_masks)
+    assert float(neg_masks[0].max()) == 0.0 and float(neg_masks[-1].min()) == 1.0
+
+
+def test_a_conditioning_area_reaches_only_the_tiles_it_covers_in_both_directions(chelsea):
+    """An area over source rows 24..40 (latent rows 3..5) reaches only the lower tiles (upscaled rows 48..80)."""
+    bridge = FakeBridge()
+    cond = [[torch.zeros(1, 77, 768), {}], [torch.zeros(1, 77, 768), {"area": (2, 6, 3, 0)}]]
+    settings = UpscaleSettings(upscale_by=2.0, tile_size=48, tile_overlap=8, steps=1, dino_strength=0,
+                               color_correction=False)
+    dino_upscale(chelsea[:, :, :40, :50], model=identity, vae=UnshuffleVAE(8), positive=cond, negative=COND,
+                 bridge=bridge, settings=settings)
+    plan = plan_tiles(80, 100, 48, 8, 8)
+    assert [len(c["positive"]) for c in bridge.calls] == [2 if t.y1 > 48 else 1 for t in plan.tiles]
+    assert sorted({t.y1 > 48 for t in plan.tiles}) == [False, True]
+
+
+def test_a_pre_upscale_model_is_used_for_the_first_enlargement(chelsea):
+    img = chelsea[:, :, :32, :40]
+    seen = []
+
+    def model_2x(x):
+        seen.append(tuple(x.shape))
+        return 1 - F.interpolate(x, scale_factor=2, mode="nearest")  # inverted: visibly this model's work
+
+    settings = UpscaleSettings(upscale_by=2.0, tile_size=48, tile_overlap=8, steps=1, dino_strength=0,
+                               color_correction=False)
+    res = dino_upscale(img, model=identity, vae=UnshuffleVAE(8), positive=COND, negative=COND, bridge=FakeBridge(),
+                       settings=settings, upscale_model=model_2x)
+    assert seen == [(1, 3, 32, 40)]
+    assert float((res.image - (1 - F.interpolate(img, scale_factor=2, mode="nearest"))).abs().max()) <= 1 / 255
+
+
+def test_the_output_is_clipped_to_0_1(chelsea):
+    """A sampler that overshoots both ends: the image stays in [0, 1]."""
+
+    def overshoot(latent, seed, positive):
+        return latent * 3  # pixels 2x - 1 scaled by 3: far below 0 and above 1
+
+    class RawVAE(UnshuffleVAE):
+        def decode(self, samples_in):  # no clamp of its own
+            return ((F.pixel_shuffle(samples_in, self.downscale_ratio) + 1) / 2).movedim(1, -1)
+
+    res = run(chelsea[:, :, :40, :40], model=overshoot, vae=RawVAE(8))
+    assert float(res.image.min()) == 0.0 and float(res.image.max()) == 1.0
+
+
+def test_the_progress_bar_is_filled_when_the_sampler_reports_fewer_steps(chelsea):
+    totals, ticks = [], []
+
+    def factory(total):
+        totals.append(total)
+        return ticks.append
+
+    settings = UpscaleSettings(upscale_by=1.5, tile_size=64, tile_overlap=16, steps=4, dino_strength=0,
+                               color_correction=False)
+    dino_upscale(chelsea[:, :, :60, :80], model=identity, vae=UnshuffleVAE(8), positive=COND, negative=COND,
+                 bridge=FakeBridge(skip_callbacks=3), settings=settings, progress_factory=factory)
+    n = len(plan_tiles(90, 120, 64, 16, 8))
+    assert totals == [n * 4] and ticks == [1, 3] * n  # one reported step, then the rest at the tile's end
+
+
+def test_the_report_and_the_log_lines_in_full(chelsea, caplog):
+    imgs = torch.cat([chelsea[:, :, :40, :60]] * 2)
+    with caplog.at_level(logging.DEBUG, logger="semantic_restore.upscale.pipeline"):
+        res = run(imgs, upscale_by=2.0, tile_size=64, tile_overlap=16, seed=7)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0] == ("Upscaling 2 image(s) 60x40 -> 120x80: 6 tiles of 64x64, latent 192 ch / factor 8, "
+                        "guidance off")
+    assert lines[1] == "tile 0 (row 0, col 0) seed 7 drift 0.000, 0.000"
+    assert lines[6] == f"tile 5 (row 1, col 2) seed {tile_seed(7, 5)} drift 0.000, 0.000"
+    assert lines[7] == res.report and len(lines) == 8 and res.report.splitlines()[:2] == [
+        "Semantic Restore upscale: 60x40 -> 120x80 (x2), batch 2", "tiles: 2x3 of 64x64 px, overlap >= 16 px, latent factor 8"]
+    assert "encoder: none" in res.report
+
+
+def test_the_out_of_memory_retry_is_logged(chelsea, caplog):
+    with caplog.at_level(logging.WARNING, logger="semantic_restore.upscale.pipeline"):
+        run(chelsea[:, :, :200, :300], bridge=FakeBridge(oom_above=512), upscale_by=2.0, tile_size=1024,
+            tile_overlap=64)
+    assert [r.getMessage() for r in caplog.records] == ["Out of memory with 1024 px tiles; retrying with 512 px tiles."]
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(tile_size=64.0), "tile_size: expected an int, got float 64.0."),
+    (dict(tile_overlap=8.0), "tile_overlap: expected an int, got float 8.0."),
+    (dict(tile_overlap=-1), "tile_overlap: expected a value >= 0, got -1."),
+    (dict(tile_size=128, tile_overlap=64), "tile_size: expected more than twice tile_overlap (128), got 128. "
+                                           "Raise tile_size or lower tile_overlap (e.g. 1024 and 64)."),
+    (dict(steps=2.0), "steps: expected an int, got float 2.0."),
+    (dict(steps=0), "steps: expected at least 1, got 0."),
+    (dict(cfg=-0.1), "cfg: expected a value in [0.0, 100.0], got -0.1."),
+    (dict(cfg=100.5), "cfg: expected a value in [0.0, 100.0], got 100.5."),
+    (dict(dino_strength=1.01), "dino_strength: expected a value in [0.0, 1.0], got 1.01."),
+    (dict(drift_threshold=-1.01), "drift_threshold: expected a value in [-1.0, 1.0], got -1.01."),
+    (dict(drift_threshold=1.01), "drift_threshold: expected a value in [-1.0, 1.0], got 1.01."),
+    (dict(resample="cubic"), "resample: expected one of 'lanczos', 'bicubic', 'bilinear', got 'cubic'."),
+    (dict(seed=1.0), "seed: expected an int, got float 1.0."),
+    (dict(seed=-1), "seed: expected an integer in [0, 18446744073709551615], got -1."),
+    (dict(seed=2**64), "seed: expected an integer in [0, 18446744073709551615], got 18446744073709551616."),
+    (dict(denoise=1.01), "denoise: expected a value in [0.0, 1.0], got 1.01."),
+    (dict(guidance="x"), "guidance: expected one of 'drift_guard', 'anchor', 'anchor+guard', got 'x'."),
+])
+def test_every_refusal_of_the_settings_in_full(kw, message):
+    with pytest.raises(Exception) as info:
+        UpscaleSettings(**kw).validate()
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("kw", [dict(tile_overlap=0), dict(tile_size=129, tile_overlap=64), dict(steps=1), dict(cfg=0.0),
+                                dict(cfg=100.0), dict(dino_strength=1.0), dict(drift_threshold=-1.0),
+                                dict(drift_threshold=1.0), dict(seed=0), dict(seed=2**64 - 1)])
+def test_the_settings_take_the_edges_of_their_ranges(kw):
+    UpscaleSettings(**kw).validate()
+
+
+def _refusal(chelsea, **kw):
+    args = dict(model=identity, vae=UnshuffleVAE(8), positive=COND, negative=COND, bridge=FakeBridge(),
+                settings=UpscaleSettings(tile_size=64, tile_overlap=16, dino_strength=0, steps=1, upscale_by=1.5))
+    image = kw.pop("image", chelsea[:, :, :40, :40])
+    with pytest.raises(SemRestoreInputError) as info:
+        dino_upscale(image, **{**args, **kw})
+    return str(info.value)
+
+
+def test_every_refusal_of_the_upscaler_in_full(chelsea):
+    img = chelsea[:, :, :40, :40]
+    assert _refusal(chelsea, image=img[:, :1]).startswith("image: expected 3 channels")
+    assert _refusal(chelsea, vae=None) == (
+        "vae: expected a VAE, got None. Connect the VAE of your checkpoint (Load Checkpoint's VAE output).")
+    assert _refusal(chelsea, model=None) == "model: expected a MODEL, got None. Connect the MODEL output of Load Checkpoint."
+    assert _refusal(chelsea, settings=UpscaleSettings(dino_strength=0.5)) == (
+        "encoder: expected an encoder when dino_strength > 0, got None. Connect a Load Encoder node, or set "
+        "dino_strength to 0.")
+    two = [[torch.zeros(2, 77, 768), {}]]
+    assert _refusal(chelsea, image=torch.cat([img] * 3), positive=two).startswith("positive: ")
+    assert _refusal(chelsea, image=torch.cat([img] * 3), negative=two).startswith("negative: ")
+    assert _refusal(chelsea, image=torch.cat([img] * 2), negative=[[torch.zeros(3, 77, 768), {}]]).startswith("negative: ")
+
+    def nan_sampler(latent, seed, positive):
+        return latent * float("nan")
+
+    assert _refusal(chelsea, model=nan_sampler).startswith(
+        f"model: expected finite values for tile 0, got {192 * 8 * 8} NaN or infinite values the sampler returned.")
+
+    class NaNDecode(UnshuffleVAE):
+        def decode(self, samples_in):
+            return super().decode(samples_in) * float("nan")
+
+    assert _refusal(chelsea, vae=NaNDecode(8)).startswith(
+        f"vae: expected finite values for tile 0, got {3 * 64 * 64} NaN or infinite values the VAE decoded.")
+
+    class HalfDecode(UnshuffleVAE):
+        def decode(self, samples_in):
+            return super().decode(samples_in)[:, ::2]
+
+    assert _refusal(chelsea, vae=HalfDecode(8)) == (
+        "vae: expected a decoded tile of 64x64, got 64x32. The VAE's latent factor does not match its decode "
+        "size; use the model's own VAE.")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
@@ -188,7 +188,7 @@ def upscale_tiles(
         def run(m: Any) -> torch.Tensor:
             done = [0]
 
-            def step(n: int = 1) -> None:
+            def step(n: int) -> None:
                 done[0] += n
                 if progress is not None and done[0] <= s.steps:
                     progress(n)
@@ -315,9 +315,8 @@ def dino_upscale(
     channels = int(bridge.latent_channels(vae))
     upscaled = preupscale(image.float(), settings.upscale_by, settings.resample, upscale_model)
     H, W = upscaled.shape[-2:]
-    tile = settings.tile_size
+    s, tile = settings, settings.tile_size
     while True:
-        s = replace(settings, tile_size=tile)
         overlap = settings.tile_overlap * tile // settings.tile_size  # halved with the tile on OOM retries
         plan = plan_tiles(H, W, tile, overlap, factor)
         logger.info("Upscaling %d image(s) %dx%d -> %dx%d: %d tiles of %dx%d, latent %d ch / factor %d, guidance %s",
