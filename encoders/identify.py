@@ -27,10 +27,10 @@ def _count(shapes: Mapping[str, tuple], pattern: str) -> int:
 def _dinov2(s: dict) -> str | None:
     if "embeddings.cls_token" in s and any(k.startswith("encoder.layer.") for k in s):
         width, regs = s["embeddings.cls_token"][-1], "embeddings.register_tokens" in s
-        patch = s.get("embeddings.patch_embeddings.projection.weight", (0, 0, 14))[-1]
+        patch = s.get("embeddings.patch_embeddings.projection.weight", (14,))[-1]
     elif "cls_token" in s and ("blocks.0.ls1.gamma" in s or "mask_token" in s):
         width, regs = s["cls_token"][-1], "register_tokens" in s or "reg_token" in s
-        patch = s.get("patch_embed.proj.weight", (0, 0, 14))[-1]
+        patch = s.get("patch_embed.proj.weight", (14,))[-1]
     else:
         return None
     size = _VIT_SIZES.get(width, f" (width {width})")

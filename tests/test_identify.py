@@ -124,3 +124,22 @@ def test_shapes_may_be_lists_or_sizes():
 
     assert identify_state_dict({k: list(v) for k, v in _vgg(16).items()}) == "VGG19"
     assert identify_state_dict({k: torch.Size(v) for k, v in _dino_hf(768).items()}) == "DINOv2 ViT-B/14"
+
+
+@pytest.mark.parametrize("shapes, label", [
+    # Files that lack the tensor carrying the patch size or head width (pruned, or a partial export):
+    # DINOv2's patch size is 14, and an EfficientNet without a head says so ("head 0").
+    ({"embeddings.cls_token": (1, 1, 768), "encoder.layer.0.norm1.weight": (768,)}, "DINOv2 ViT-B/14"),
+    ({"cls_token": (1, 1, 384), "blocks.0.ls1.gamma": (384,)}, "DINOv2 ViT-S/14"),
+    ({"cls_token": (1, 1, 1024), "mask_token": (1, 1024)}, "DINOv2 ViT-L/14"),
+    ({"conv_stem.weight": (32, 3, 3, 3), "blocks.0.0.conv_dw.weight": (32, 1, 3, 3)},
+     "an EfficientNet (stem 32, head 0 channels)"),
+    ({"_conv_stem.weight": (32, 3, 3, 3), "_blocks.0._depthwise_conv.weight": (32, 1, 3, 3)},
+     "an EfficientNet (stem 32, head 0 channels)"),
+    ({"visual.conv1.weight": (768, 3, 32, 16)}, "CLIP ViT-B/16 (image tower only)"),
+    ({"vision_model.embeddings.patch_embedding.weight": (1024, 3, 16, 14)},
+     "a Hugging Face transformers CLIP vision model (ViT-L/14)"),
+])
+def test_partial_files_are_still_named(shapes, label):
+    """The last axis of a patch kernel is its width (non-square kernels tell which axis is read)."""
+    assert identify_state_dict(shapes) == label
