@@ -7,6 +7,7 @@ status is one of ``--status``, the given test files with ``MUTANT_UNDER_TEST`` s
 exit code 1 or 2 (a failing test, or a crash while collecting) = killed, 0 = survived; anything else
 (or the time limit) is recorded as it is. The files must first pass with no mutant active.
 Results go to ``WORKDIR/recheck.tsv`` (one line per mutant; re-running skips mutants already there).
+``--sample N`` checks N mutants drawn at random (seeded) instead of all: an estimate for slow modules.
 
     cd WORKDIR && python REPO/scripts/mutation_recheck.py --prefix semantic_restore.encoders.defaults \\
         --tests "tests/test_guard_fallback_log.py tests/test_node_encoders.py"
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -39,6 +41,10 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per mutant")
     p.add_argument("--slow", action="store_true", help="also run the tests marked slow")
     p.add_argument("-k", dest="keyword", help="only the tests matching this pytest -k expression")
+    p.add_argument("--sample", type=int, default=0,
+                   help="check only this many of the mutants, drawn at random (a kill-rate estimate for modules too "
+                        "slow to run whole)")
+    p.add_argument("--seed", type=int, default=0, help="seed of --sample's draw")
     args = p.parse_args()
     shutil.copytree(os.path.join(REPO, "tests"), os.path.join("mutants", "semantic_restore", "tests"),
                     dirs_exist_ok=True)
@@ -53,7 +59,10 @@ def main() -> None:
                            capture_output=True, text=True)
     if clean.returncode != 0:
         sys.exit(f"the tests fail with no mutant active (rc {clean.returncode}):\n{clean.stdout[-2000:]}")
-    for name in mutants_with(args.status, args.prefix):
+    names = mutants_with(args.status, args.prefix)
+    if args.sample:
+        names = sorted(random.Random(args.seed).sample(names, min(args.sample, len(names))))
+    for name in names:
         if name in done:
             continue
         try:

@@ -156,3 +156,33 @@ def test_image_errors(photo):
 def test_solve_grid_size(size, pixels, want):
     """The grid the solve runs on: the image's aspect at ``pixels`` pixels, at least one row and column."""
     assert _scaled(size, pixels) == want
+
+
+@pytest.mark.parametrize("size", [(128, 128), (64, 96)])
+def test_the_data_terms_are_weighted_per_256x256_pixels(size):
+    """The mean-colour and exemplar terms of ``_soft_terms`` by their formula (weights 1e-3 and base_weight,
+    times 65536 / (h w)); the hint prior's term grows linearly with prior_weight and with the same factor."""
+    from semantic_restore.colorize.hint_colorize import _soft_terms
+
+    h, w = size
+    scale = 65536 / (h * w)
+    g = torch.Generator().manual_seed(3)
+    l = torch.rand(1, 1, h, w, generator=g) * 100
+    cover = torch.zeros(1, 1, h, w)
+    cover[..., 5:9, 7:11] = 1.0
+    ab = torch.zeros(1, 2, h, w)
+    ab[:, 0, 5:9, 7:11], ab[:, 1, 5:9, 7:11] = 30.0, -20.0
+    hints = Hints(ab, cover.clone())
+    base_ab = torch.randn(1, 2, h, w, generator=g) * 20
+    base_conf = torch.rand(1, 1, h, w, generator=g)
+    free = 1 - cover
+    mean = torch.tensor([30.0, -20.0]).view(1, 2, 1, 1)
+    tw, weight = _soft_terms(l, cover, hints, base_ab, base_conf, 0.7, 0.0, None)
+    w_mean, w_base = 1e-3 * scale * free * (1 - base_conf), 0.7 * scale * base_conf * free
+    torch.testing.assert_close(weight, w_mean + w_base)
+    torch.testing.assert_close(tw, w_mean * mean + w_base * base_ab)
+    _, weight_1 = _soft_terms(l, cover, hints, None, None, 0.7, 1.0, None)
+    _, weight_3 = _soft_terms(l, cover, hints, None, None, 0.7, 3.0, None)
+    prior = weight_1 - 1e-3 * scale * free  # prior_weight x scale x confidence x free, confidence in [0, 1]
+    torch.testing.assert_close(weight_3 - 1e-3 * scale * free, 3 * prior)
+    assert float(prior.max()) <= scale * (1 + 1e-6) and float(prior.max()) > 0.5 * scale
