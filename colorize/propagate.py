@@ -163,7 +163,7 @@ def _coarsen(lv: _Level) -> _Level:
     return _make_level(d, ah, av)
 
 
-def _restrict(r: torch.Tensor, fine: _Level, coarse: _Level) -> torch.Tensor:
+def _restrict(r: torch.Tensor, fine: _Level) -> torch.Tensor:
     fh, fw = _factors(*fine.d.shape[-2:])
     return _pool(r, fh, fw)
 
@@ -230,14 +230,14 @@ class _Hierarchy:
         red, black = self.boards[k]
         x = _smooth(torch.zeros_like(rhs), rhs, lv, (red, black) * _SWEEPS)
         r = rhs - _apply(x, lv)
-        x = x + _prolong(self.vcycle(_restrict(r, lv, self.levels[k + 1]), k + 1), lv)
+        x = x + _prolong(self.vcycle(_restrict(r, lv), k + 1), lv)
         return _smooth(x, rhs, lv, (black, red) * _SWEEPS)
 
     def coarse_to_fine(self, rhs: torch.Tensor) -> torch.Tensor:
         """Initial guess: exact solve on the coarsest grid, prolonged and smoothed level by level."""
         rhss = [rhs]
         for k in range(len(self.levels) - 1):
-            rhss.append(_restrict(rhss[-1], self.levels[k], self.levels[k + 1]))
+            rhss.append(_restrict(rhss[-1], self.levels[k]))
         x = _dense_solve(self.levels[-1], rhss[-1])
         for k in range(len(self.levels) - 2, -1, -1):
             lv = self.levels[k]

@@ -158,7 +158,7 @@ def test_solve_grid_size(size, pixels, want):
     assert _scaled(size, pixels) == want
 
 
-@pytest.mark.parametrize("size", [(128, 128), (64, 96)])
+@pytest.mark.parametrize("size", [(128, 128), (64, 96), (300, 256)])
 def test_the_data_terms_are_weighted_per_256x256_pixels(size):
     """The mean-colour and exemplar terms of ``_soft_terms`` by their formula (weights 1e-3 and base_weight,
     times 65536 / (h w)); the hint prior's term grows linearly with prior_weight and with the same factor."""
@@ -181,8 +181,24 @@ def test_the_data_terms_are_weighted_per_256x256_pixels(size):
     w_mean, w_base = 1e-3 * scale * free * (1 - base_conf), 0.7 * scale * base_conf * free
     torch.testing.assert_close(weight, w_mean + w_base)
     torch.testing.assert_close(tw, w_mean * mean + w_base * base_ab)
-    _, weight_1 = _soft_terms(l, cover, hints, None, None, 0.7, 1.0, None)
+    tw_1, weight_1 = _soft_terms(l, cover, hints, None, None, 0.7, 1.0, None)
     _, weight_3 = _soft_terms(l, cover, hints, None, None, 0.7, 3.0, None)
     prior = weight_1 - 1e-3 * scale * free  # prior_weight x scale x confidence x free, confidence in [0, 1]
+    # one hint colour: the prior's colour is that colour wherever it has weight
+    torch.testing.assert_close(tw_1 - 1e-3 * scale * free * mean, prior * mean, atol=1e-3 * scale, rtol=1e-4)
     torch.testing.assert_close(weight_3 - 1e-3 * scale * free, 3 * prior)
     assert float(prior.max()) <= scale * (1 + 1e-6) and float(prior.max()) > 0.5 * scale
+
+
+def test_the_stages_of_a_multiscale_solve_move_forward(photo):
+    """Solving at the working size, upsampling, refining (no encoder: no semantic prior stage); fractions
+    never go back or past 1."""
+    hints = hints_from_image_mask(*sample_hints(photo, 30, seed=4))
+    seen = []
+    hint_colorize(photo, hints, solve_pixels=64 * 96, stage=lambda f, name: seen.append((f, name)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and 0.1 < fractions[0] and fractions[-1] < 1.0
+    names = [n.split(" (iteration")[0] for _, n in seen]
+    assert [n for i, n in enumerate(names) if i == 0 or n != names[i - 1]] == [
+        "solving at 96x64", "upsampling", "refining at full size", "refining"]
+    assert (0.6, "upsampling") in seen and (0.8, "refining at full size") in seen

@@ -170,3 +170,20 @@ def test_luminance_affinity_adaptive_sigma_against_a_numpy_loop():
     np.testing.assert_allclose(av[0, 0].numpy(), want_v, rtol=1e-9, atol=1e-12)
     plain_h, _ = luminance_affinity(torch.from_numpy(l)[None, None], sigma)
     assert (ah >= plain_h).all() and (ah > plain_h).any()  # texture softens the links
+
+
+def test_feature_affinity_against_a_numpy_loop():
+    """``exp(-(1 - cos(f_p, f_q)) / tau)`` for every horizontal and vertical neighbour pair."""
+    rng = np.random.default_rng(7)
+    f = rng.normal(size=(2, 5, 4, 6))
+    fh, fv = feature_affinity(torch.from_numpy(f), (4, 6), tau=0.3)
+    assert fh.shape == (2, 1, 4, 5) and fv.shape == (2, 1, 3, 6)
+
+    def link(p, q):
+        cos = p @ q / (np.linalg.norm(p) * np.linalg.norm(q))
+        return np.exp(-max(0.0, 1 - cos) / 0.3)
+
+    want_h = [[[[link(f[b, :, y, x], f[b, :, y, x + 1]) for x in range(5)] for y in range(4)]] for b in range(2)]
+    want_v = [[[[link(f[b, :, y, x], f[b, :, y + 1, x]) for x in range(6)] for y in range(3)]] for b in range(2)]
+    np.testing.assert_allclose(fh.numpy(), want_h, atol=1e-5)
+    np.testing.assert_allclose(fv.numpy(), want_v, atol=1e-5)

@@ -8,6 +8,7 @@ photo, placed off the encoder's patch grid; every other pixel gets what img2img 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 
 import pytest
@@ -226,16 +227,19 @@ def test_anchor_plus_guard_does_both(lite0, scene):
     assert float((both.image - anchor.image).abs()[region.expand_as(both.image)].mean()) > 0.01  # the guard blended
 
 
-def test_the_guard_compares_features_at_the_source_resolution(lite0, scene, monkeypatch):
+def test_the_guard_compares_features_at_the_source_resolution(lite0, scene, monkeypatch, caplog):
     from semantic_restore.upscale import pipeline
 
-    scales = []
+    seen = []
 
     def spy(*args, **kw):
-        scales.append(kw["scale"])
+        seen.append((args[3:7], kw["scale"]))
         return drift_guard(*args, **kw)
 
     monkeypatch.setattr(pipeline, "drift_guard", spy)
     image, sampler, _ = scene
-    _upscale_with(fakes.FakeBridge(), image, sampler, lite0, dino_strength=0.5)
-    assert scales == [pytest.approx(1 / UP)] * 4
+    with caplog.at_level(logging.INFO, logger="semantic_restore.upscale.pipeline"):
+        _upscale_with(fakes.FakeBridge(), image, sampler, lite0, dino_strength=0.5, drift_threshold=0.55,
+                      drift_softness=0.07, guard_max_side=384)
+    assert seen == [((0.5, 0.55, 0.07, 384), pytest.approx(1 / UP))] * 4  # strength, threshold, softness, max side
+    assert caplog.records[0].getMessage().endswith("guidance drift_guard")

@@ -469,6 +469,12 @@ def test_the_progress_bar_is_filled_when_the_sampler_reports_fewer_steps(chelsea
                  bridge=FakeBridge(skip_callbacks=3), settings=settings, progress_factory=factory)
     n = len(plan_tiles(90, 120, 64, 16, 8))
     assert totals == [n * 4] and ticks == [1, 3] * n  # one reported step, then the rest at the tile's end
+    full = []
+    dino_upscale(chelsea[:, :, :60, :80], model=identity, vae=UnshuffleVAE(8), positive=COND, negative=COND,
+                 bridge=FakeBridge(), settings=settings, progress=full.append)
+    assert full == [1] * 4 * n  # every step reported: nothing added at the end (not even a tick of 0)
+    dino_upscale(chelsea[:, :, :60, :80], model=identity, vae=UnshuffleVAE(8), positive=COND, negative=COND,
+                 bridge=FakeBridge(skip_callbacks=3), settings=settings)  # and no bar at all is fine
 
 
 def test_the_report_and_the_log_lines_in_full(chelsea, caplog):
@@ -544,8 +550,10 @@ def test_every_refusal_of_the_upscaler_in_full(chelsea):
         "encoder: expected an encoder when dino_strength > 0, got None. Connect a Load Encoder node, or set "
         "dino_strength to 0.")
     two = [[torch.zeros(2, 77, 768), {}]]
-    assert _refusal(chelsea, image=torch.cat([img] * 3), positive=two).startswith("positive: ")
-    assert _refusal(chelsea, image=torch.cat([img] * 3), negative=two).startswith("negative: ")
+    for name in ("positive", "negative"):
+        assert _refusal(chelsea, image=torch.cat([img] * 3), **{name: two}) == (
+            f"{name}: expected a batch of 1 or 3 (one per image), got 2. Pass 1 {name} for the whole batch or 3, one "
+            "per image.")
     assert _refusal(chelsea, image=torch.cat([img] * 2), negative=[[torch.zeros(3, 77, 768), {}]]).startswith("negative: ")
 
     def nan_sampler(latent, seed, positive):
