@@ -49,7 +49,7 @@ def test_anchor_remembers_the_first_sigma_without_a_schedule():
     (torch.rand(4, 6, 6), torch.rand(1, 1, 6, 6), 0.5, "source latent", "a tensor with 4 or 5 dimensions"),
     (torch.rand(1, 4, 1, 1, 6, 6), torch.rand(1, 1, 6, 6), 0.5, "source latent", "a tensor with 4 or 5 dimensions"),
     (torch.rand(1, 4, 6, 6), torch.rand(1, 6, 6), 0.5, "anchor mask", "a tensor with 4 dimensions"),
-    (torch.rand(1, 4, 6, 6), torch.rand(1, 2, 6, 6), 0.5, "anchor mask", "1 channels in dimension 1"),
+    (torch.rand(1, 4, 6, 6), torch.rand(1, 2, 6, 6), 0.5, "anchor mask", "1 channel in dimension 1"),
     (torch.rand(1, 4, 6, 6), torch.rand(1, 1, 6, 6), 1.5, "dino_strength", "a value in [0.0, 1.0]"),
 ])
 def test_anchor_refuses_bad_inputs_by_name(source, mask, strength, name, expected):

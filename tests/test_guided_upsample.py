@@ -132,21 +132,6 @@ def test_fast_guided_upsample_writes_into_out_and_keeps_dtypes():
     assert [q.dtype for q in chunks] == [torch.float16] * 8
 
 
-@pytest.mark.parametrize("guide, src, message", [
-    (torch.zeros(1, 16, 16), torch.zeros(1, 2, 8, 8),
-     "guide: expected a tensor with 4 dimensions, got tensor of shape (1, 16, 16) (float32)."),
-    (torch.zeros(1, 1, 16, 16), torch.zeros(2, 8, 8), "src: expected a tensor with 4 dimensions, got tensor of shape (2, 8, 8) (float32)."),
-    (torch.zeros(3, 1, 16, 16), torch.zeros(2, 2, 8, 8), "guide: expected a batch of 1 or 2 to match src, got 3."),
-    (torch.zeros(1, 3, 16, 16), torch.zeros(2, 3, 8, 8).index_fill_(3, torch.tensor([2]), float("nan")),
-     "src: expected only finite values, got 48 NaN or infinite values in tensor of shape (2, 3, 8, 8) (float32). "
-     "Check the node or file that produced src."),
-])
-def test_fast_guided_upsample_refusals_in_full(guide, src, message):
-    with pytest.raises(SemRestoreInputError) as info:
-        fast_guided_upsample(guide, src, 1, 1.0)
-    assert str(info.value) == message
-
-
 # --- detail-guided upsampling ----------------------------------------------------------------------------
 
 def test_detail_guided_upsample_defaults_to_the_area_resized_guide():
@@ -190,18 +175,30 @@ def test_detail_guided_upsample_streams_chunks_and_can_be_interrupted():
     assert detail_guided_upsample(guide, src.half(), 1, 4.0).dtype == torch.float16
 
 
-@pytest.mark.parametrize("guide, src, message", [
-    (torch.zeros(1, 16, 16), torch.zeros(1, 2, 8, 8),
+@pytest.mark.parametrize("upsample, guide, src, message", [
+    (fast_guided_upsample, torch.zeros(1, 16, 16), torch.zeros(1, 2, 8, 8),
      "guide: expected a tensor with 4 dimensions, got tensor of shape (1, 16, 16) (float32)."),
-    (torch.zeros(1, 3, 16, 16), torch.zeros(1, 2, 8, 8),
-     "guide: expected 1 channels in dimension 1, got 3 channels (tensor of shape (1, 3, 16, 16) (float32))."),
-    (torch.zeros(1, 1, 16, 16), torch.zeros(2, 8, 8), "src: expected a tensor with 4 dimensions, got tensor of shape (2, 8, 8) (float32)."),
-    (torch.zeros(1, 1, 16, 16), torch.full((1, 2, 8, 8), float("inf")), "src: expected only finite values, got 128 NaN or infinite values in tensor of shape (1, 2, 8, 8) "
-     "(float32). Check the node or file that produced src."),
+    (fast_guided_upsample, torch.zeros(1, 1, 16, 16), torch.zeros(2, 8, 8),
+     "src: expected a tensor with 4 dimensions, got tensor of shape (2, 8, 8) (float32)."),
+    (fast_guided_upsample, torch.zeros(3, 1, 16, 16), torch.zeros(2, 2, 8, 8),
+     "guide: expected a batch of 1 or 2 to match src, got 3."),
+    (fast_guided_upsample, torch.zeros(1, 3, 16, 16),
+     torch.zeros(2, 3, 8, 8).index_fill_(3, torch.tensor([2]), float("nan")),
+     "src: expected only finite values, got 48 NaN or infinite values in tensor of shape (2, 3, 8, 8) (float32). "
+     "Check the node or file that produced src."),
+    (detail_guided_upsample, torch.zeros(1, 16, 16), torch.zeros(1, 2, 8, 8),
+     "guide: expected a tensor with 4 dimensions, got tensor of shape (1, 16, 16) (float32)."),
+    (detail_guided_upsample, torch.zeros(1, 3, 16, 16), torch.zeros(1, 2, 8, 8),
+     "guide: expected 1 channel in dimension 1, got 3 channels (tensor of shape (1, 3, 16, 16) (float32))."),
+    (detail_guided_upsample, torch.zeros(1, 1, 16, 16), torch.zeros(2, 8, 8),
+     "src: expected a tensor with 4 dimensions, got tensor of shape (2, 8, 8) (float32)."),
+    (detail_guided_upsample, torch.zeros(1, 1, 16, 16), torch.full((1, 2, 8, 8), float("inf")),
+     "src: expected only finite values, got 128 NaN or infinite values in tensor of shape (1, 2, 8, 8) (float32). "
+     "Check the node or file that produced src."),
 ])
-def test_detail_guided_upsample_refusals_in_full(guide, src, message):
+def test_guided_upsampling_refusals_in_full(upsample, guide, src, message):
     with pytest.raises(SemRestoreInputError) as info:
-        detail_guided_upsample(guide, src, 1, 1.0)
+        upsample(guide, src, 1, 1.0)
     assert str(info.value) == message
 
 

@@ -162,7 +162,7 @@ _R, _M = torch.full((1, 3, 4, 5), 0.5), torch.ones(1, 4, 5)
     (torch.full((1, 2, 4, 5), 0.5), _M,
      "hint image: expected 3 channels in dimension 1, got 2 channels (tensor of shape (1, 2, 4, 5) (float32))."),
     (_R, torch.ones(4, 5), "hint mask: expected a tensor with 3 or 4 dimensions, got tensor of shape (4, 5) (float32)."),
-    (_R, torch.ones(1, 3, 4, 5), "hint mask: expected 1 channels in dimension 1, got 3 channels (tensor of shape "
+    (_R, torch.ones(1, 3, 4, 5), "hint mask: expected 1 channel in dimension 1, got 3 channels (tensor of shape "
                                  "(1, 3, 4, 5) (float32)). Pass a single-channel mask (white = hint)."),
     (_R, torch.ones(1, 4, 6), "hint mask: expected the same size as hint image (5x4), got 6x4. "
                               "Resize hint mask to match hint image."),

@@ -385,13 +385,13 @@ def test_resample_box_keeps_the_dtype():
 @pytest.mark.parametrize("image, model, message", [
     (torch.rand(3, 8, 8), None, "image: expected a tensor with 4 dimensions, got tensor of shape (3, 8, 8) (float32)."),
     (torch.rand(1, 1, 8, 8), None,
-     "image: expected 3 channels in dimension 1, got 1 channels (tensor of shape (1, 1, 8, 8) (float32))."),
+     "image: expected 3 channels in dimension 1, got 1 channel (tensor of shape (1, 1, 8, 8) (float32))."),
     (torch.rand(2, 3, 8, 8), lambda x: x[:1],
      "upscale_model output: expected a batch of 2, got 1. The upscale model must return one image per input image."),
     (torch.rand(1, 3, 8, 8), lambda x: x[0],
      "upscale_model output: expected a tensor with 4 dimensions, got tensor of shape (3, 8, 8) (float32)."),
     (torch.rand(1, 3, 8, 8), lambda x: x[:, :1], "upscale_model output: expected 3 channels in dimension 1, got 1 "
-                                                  "channels (tensor of shape (1, 1, 8, 8) (float32))."),
+                                                  "channel (tensor of shape (1, 1, 8, 8) (float32))."),
 ])
 def test_preupscale_names_the_image_or_the_model_output(image, model, message):
     with pytest.raises(SemRestoreInputError) as info:

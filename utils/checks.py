@@ -93,10 +93,11 @@ def check_tensor(
         allowed_c = (channels,) if isinstance(channels, int) else tuple(channels)
         if x.ndim == 0 or x.shape[channel_dim] not in allowed_c:
             got_c = x.shape[channel_dim] if x.ndim else "none"
+            plural = "" if allowed_c == (1,) else "s"
             raise input_error(
                 name,
-                f"{' or '.join(map(str, allowed_c))} channels in dimension {channel_dim}",
-                f"{got_c} channels ({describe(x)})",
+                f"{' or '.join(map(str, allowed_c))} channel{plural} in dimension {channel_dim}",
+                f"{got_c} channel{'' if got_c == 1 else 's'} ({describe(x)})",
                 fix,
             )
 
