@@ -3,6 +3,7 @@ coarse to fine when many; the cycle-check confidence built from either."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -68,3 +69,21 @@ def test_grid_to_matching_size_equals_upsampling_at_the_encoding_size_then_shrin
         enc = (2 * small[0], 2 * small[1])
         want = resize_area(grid_to_pixels(g, stride, enc), small)
         torch.testing.assert_close(ex._grid_to_matching(g, stride, enc, small), want, atol=1e-5, rtol=1e-5)
+
+
+def test_small_images_are_matched_at_their_own_size():
+    """The matching size never enlarges an image (it only brings the long side down to ``resolution``)."""
+    from semantic_restore.colorize.exemplar import _matching_size
+
+    assert _matching_size(100, 80, 256) == (100, 80)
+    assert _matching_size(512, 256, 256) == (256, 128)
+    assert _matching_size(1000, 20, 500) == (500, 16)  # and never below 16 px a side
+
+
+def test_a_fractional_resolution_is_refused_in_full():
+    from semantic_restore.colorize.exemplar import ExemplarSettings
+    from semantic_restore.utils.checks import SemRestoreInputError
+
+    with pytest.raises(SemRestoreInputError) as info:
+        ExemplarSettings(resolution=64.5).check()
+    assert str(info.value) == "resolution: expected a whole number of pixels, got 64.5. e.g. 512."

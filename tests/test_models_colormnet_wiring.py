@@ -86,3 +86,18 @@ def test_cli_colormnet_still_and_video(tmp_path, models_dir, capsys):
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(frames) == 4 and frames[0].shape == (48, 64, 3)
     assert np.abs(frames[0][..., 0].astype(int) - frames[0][..., 2].astype(int)).mean() > 1  # not gray
+
+
+def test_the_reference_is_prepared_at_the_working_size_asked_for():
+    """``max_short_side`` below the frame's short side: the reference is resized (antialiased bilinear, as
+    Pillow does) to the working size, not kept at its own size nor at the default working size."""
+    from semantic_restore.colorize.models.colormnet import ColorMNetShots, normalised_lab
+
+    g = torch.Generator().manual_seed(5)
+    reference, frame = torch.rand(1, 3, 60, 80, generator=g), torch.rand(1, 3, 48, 72, generator=g)
+    got = ColorMNetShots(None, max_short_side=32).prepare(reference, frame)
+    assert got.shape == (1, 3, 32, 48)
+    pil = np.stack([np.asarray(Image.fromarray(ch.numpy(), mode="F").resize((48, 32), Image.BILINEAR))
+                    for ch in reference[0]])
+    torch.testing.assert_close(got, normalised_lab(torch.from_numpy(pil)[None].clamp(0, 1)), atol=2e-3, rtol=0)
+    assert ColorMNetShots(None).prepare(reference, frame).shape == (1, 3, 48, 72)  # its own size by default
