@@ -61,7 +61,8 @@ def main() -> None:
         sys.exit(f"the tests fail with no mutant active (rc {clean.returncode}):\n{clean.stdout[-2000:]}")
     names = mutants_with(args.status, args.prefix)
     if args.sample:
-        names = random.Random(args.seed).sample(names, min(args.sample, len(names)))  # in drawn order: a partial run is still random
+        # kept in drawn order, so a run stopped early is still a random sample
+        names = random.Random(args.seed).sample(names, min(args.sample, len(names)))
     for name in names:
         if name in done:
             continue
