@@ -194,3 +194,22 @@ def test_stream_equals_batch(fx):
     assert torch.equal(batch, stream)
     with pytest.raises(ValueError, match="every frame .* like the first"):
         list(colormnet_stream(iter([frames[:1], frames[:1, :, :32]]), ref, net))
+
+
+def test_the_long_term_store_drops_the_least_used_entries():
+    """XMem's memory manager, the part a short clip never reaches: when the long-term memory is full the
+    least-used entries go (usage = use / life), and ranges are dropped by index; every field follows."""
+    from semantic_restore.colorize.models.colormnet_memory import _Store
+
+    store = _Store(count_usage=True)
+    k = torch.arange(6.0).view(1, 1, 6)
+    store.add(k, torch.stack([k[0], -k[0]]), k + 10, None)
+    store.update_usage(torch.tensor([5.0, 0.0, 3.0, 1.0, 4.0, 2.0]))
+    store.remove_obsolete(3)
+    assert store.size == 3 and store.k.flatten().tolist() == [0.0, 2.0, 4.0]  # the three most used, in order
+    assert store.v[1].flatten().tolist() == [-0.0, -2.0, -4.0] and store.s.flatten().tolist() == [10.0, 12.0, 14.0]
+    assert store.use.flatten().tolist() == [5.0, 3.0, 4.0]
+    store.drop_range(1, 2)
+    assert store.k.flatten().tolist() == [0.0, 4.0]
+    store.drop_range(0, -1)  # a negative end counts from the end: only the last entry stays
+    assert store.k.flatten().tolist() == [4.0] and store.life.flatten().tolist() == [pytest.approx(1.0)]
