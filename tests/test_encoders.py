@@ -90,8 +90,10 @@ def test_missing_weights_error_names_folder_and_file(tmp_path):
 
 
 def test_timm_any_requires_local_file():
-    with pytest.raises(SemRestoreInputError, match="local weight file"):
+    with pytest.raises(SemRestoreInputError) as info:
         create_encoder("timm:resnet18")
+    assert str(info.value) == ("weights: expected a local weight file for timm:resnet18, got none. Pass "
+                               "weights=<file> (safetensors or .pth); timm models are never downloaded here.")
     enc = create_encoder("timm:resnet18", pretrained=False)
     assert enc.dense(torch.rand(1, 3, 64, 64)).shape == (1, 256, 4, 4)
 
