@@ -28,8 +28,8 @@ from ..utils.color import lab_to_rgb, rgb_to_lab
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Hints", "check_hint_image_size", "hints_from_image_mask", "painted_hints", "hints_from_points", "hints_from_json", "sample_hints",
-           "MASK_THRESHOLD", "DEFAULT_POINT_SIZE", "COMFY_NO_ALPHA_MASK"]
+__all__ = ["Hints", "check_hint_image_size", "hints_from_image_mask", "painted_hints", "hints_from_points",
+           "hints_from_json", "sample_hints", "MASK_THRESHOLD", "DEFAULT_POINT_SIZE", "COMFY_NO_ALPHA_MASK"]
 
 MASK_THRESHOLD = 0.5  # a mask pixel at or above this is a hint
 DEFAULT_POINT_SIZE = 2
@@ -159,9 +159,8 @@ def painted_hints(hint_rgb: torch.Tensor, mask: torch.Tensor, size: tuple[int, i
         raise input_error("hint_mask", f"at least one white pixel (>= {MASK_THRESHOLD}) marking a hint",
                           f"an empty {mask.shape[-1]}x{mask.shape[-2]} mask: nothing is painted", _PAINT_FIX)
     check_same_spatial(hint_rgb, mask, "hint_image", "hint_mask")
-    hints = hints_from_image_mask(hint_rgb, mask, allow_empty=True)
     check_hint_image_size(hint_rgb, size, "hint_image", "the image")
-    return hints
+    return hints_from_image_mask(hint_rgb, mask, allow_empty=True)
 
 
 def check_hint_image_size(hint_rgb: torch.Tensor, size: tuple[int, int], name: str, image: str,
