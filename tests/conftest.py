@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -147,12 +148,14 @@ def _write_colormnet_file(folder) -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def colormnet_models(tmp_path_factory):
-    """A models folder holding ColorMNet's official file with seeded random weights (written once per session)."""
+    """A models folder holding ColorMNet's official file with seeded random weights (written once per module,
+    deleted after it: the file is 495 MB, and a CI /tmp holds only a few GB)."""
     folder = tmp_path_factory.mktemp("colormnet_models")
     _write_colormnet_file(folder)
-    return folder
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 class _FilmClips:

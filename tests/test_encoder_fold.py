@@ -37,7 +37,10 @@ def test_dense_equals_the_unfolded_model_and_state_dict_keeps_its_layout():
     want = dict(zip(["s8", "s16"], enc.model.forward_intermediates(enc.prepare(x), indices=[2, 3],
                                                                        intermediates_only=True)))
     for n in ("s8", "s16"):
-        torch.testing.assert_close(got[n], want[n][..., : got[n].shape[-2], : got[n].shape[-1]], atol=1e-4, rtol=1e-4)
+        ref = want[n][..., : got[n].shape[-2], : got[n].shape[-1]]
+        # float32 rounding grows with the feature scale (s16 reaches about 47; folding moves it by about 1e-4,
+        # more on some CPUs); a wrong fold moves it by whole units
+        torch.testing.assert_close(got[n], ref, atol=2e-5 * ref.abs().max().item(), rtol=1e-4)
     assert list(enc.model.state_dict()) == keys  # the loaded model is not folded in place
     assert enc._inference.get(enc.model) is not enc.model  # ... but a folded copy did run
     # new weights in the loaded model reach the features (the copy is rebuilt)
