@@ -83,7 +83,8 @@ class Encoder(nn.Module):
         check_finite(x, name)
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
-        # float32 maths (float64 for a float64 model, so a float64 pipeline stays exact end to end)
+        # float32 maths (float64 for a float64 model, so a float64 pipeline adds no rounding of its own); the
+        # statistics keep their float32 values, as the official float32 preprocessing has them
         x = x.to(device=self.device, dtype=torch.float64 if self.dtype == torch.float64 else torch.float32)
         x = (x - self._mean.to(x.device)) / self._std.to(x.device)
         p = self.config.patch_size or self.config.extra.get("pad_to")

@@ -67,6 +67,24 @@ def test_gray_input_is_replicated(lite0):
     torch.testing.assert_close(lite0.dense(g), lite0.dense(g.expand(-1, 3, -1, -1)))
 
 
+def test_prepare_normalises_and_pads_in_the_model_precision():
+    """DINOv2's ImageNet statistics (literal values, held in float32 as official float32 preprocessing holds
+    them), zero (= the mean colour) padding to the 14 px patch; a float64 model keeps float64 maths (float32
+    maths would leave about 1e-7 of error)."""
+    enc = create_encoder("dinov2_vits14", pretrained=False).double()
+    x = torch.rand(1, 3, 30, 40, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    got = enc.prepare(x)
+    mean = torch.tensor([0.485, 0.456, 0.406]).double().view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).double().view(1, 3, 1, 1)
+    assert got.dtype == torch.float64 and got.shape == (1, 3, 42, 42)
+    torch.testing.assert_close(got[..., :30, :40], (x - mean) / std, atol=1e-13, rtol=0)
+    assert got[..., 30:, :].abs().max() == 0 and got[..., :, 40:].abs().max() == 0
+    # a float32 model: float32 maths, float32 out
+    got32 = create_encoder("dinov2_vits14", pretrained=False).prepare(x)
+    assert got32.dtype == torch.float32
+    torch.testing.assert_close(got32[..., :30, :40], ((x - mean) / std).float(), atol=2e-6, rtol=0)
+
+
 @pytest.mark.parametrize("bad, match", [(torch.rand(1, 4, 32, 32), "channels"), (torch.rand(3, 32, 32), "dimensions"),
                                         (torch.rand(1, 3, 4, 4), "at least"),
                                         (torch.full((1, 3, 16, 16), float("nan")), "finite|NaN")])

@@ -213,3 +213,19 @@ def test_the_long_term_store_drops_the_least_used_entries():
     assert store.k.flatten().tolist() == [0.0, 4.0]
     store.drop_range(0, -1)  # a negative end counts from the end: only the last entry stays
     assert store.k.flatten().tolist() == [4.0] and store.life.flatten().tolist() == [pytest.approx(1.0)]
+
+
+@pytest.mark.parametrize("config, clip_length, counts", [
+    (MemoryConfig(), None, True),  # a stream or a shot of unknown length
+    (MemoryConfig(), 390, False),  # 390 / (10 - 5) * 128 = 9984 < 10000
+    (MemoryConfig(), 391, True),   # 10009.6
+    (MemoryConfig(min_mid_term_frames=2, max_mid_term_frames=4, num_prototypes=8, max_long_term_elements=40), 9, False),
+    (MemoryConfig(min_mid_term_frames=2, max_mid_term_frames=4, num_prototypes=8, max_long_term_elements=40), 10, True),
+])
+def test_long_term_usage_is_counted_for_clips_that_can_fill_the_long_term_memory(config, clip_length, counts):
+    """The official test.py's rule: count long-term usage when clip_length / (max_mid - min_mid) *
+    num_prototypes >= max_long_term_elements; the working memory always counts."""
+    from semantic_restore.colorize.models.colormnet_memory import Propagator
+
+    p = Propagator(None, config, clip_length=clip_length)
+    assert p.memory.long.count_usage is counts and p.memory.work.count_usage is True

@@ -18,7 +18,8 @@ from safetensors.torch import load_file
 from semantic_restore.colorize.models.deep_exemplar import (
     LAYERS, ColorNet, CorrespondenceNet, DeepExemplar, colorize_step, deep_exemplar_colorize, lab_at,
     load_deep_exemplar, predict_clip, prepare_reference, vgg19_encoder, working_size)
-from semantic_restore.colorize.models.loading import random_inputs, random_state_dict
+from semantic_restore.colorize.models.loading import random_inputs, random_state_dict, state_spec
+from semantic_restore.utils.checks import SemRestoreInputError
 from semantic_restore.utils.color import rgb_to_lab
 from semantic_restore.utils.paths import ModelFileNotFoundError
 
@@ -201,3 +202,26 @@ def test_vgg19_encoder_row_names_the_official_file_and_caffe_inputs():
     assert config.weight_files == ("vgg19_conv.pth",)
     assert config.mean == pytest.approx((123.68 / 255, 116.779 / 255, 103.939 / 255), abs=1e-6)
     assert config.std == pytest.approx((1 / 255,) * 3)
+
+
+def test_stride_16_branch_is_padded_one_row_each_side_at_the_official_216_rows():
+    """At 216 rows the r52 branch comes out 2 rows short of the others (13 rows x4 = 52, not 54); the
+    official code replicates one row at the top and one at the bottom before concatenating. (The slow
+    float64 clip test checks this against official outputs; this one is fast and direct.)"""
+    g = torch.Generator().manual_seed(5)
+    net = CorrespondenceNet()
+    net.load_state_dict(random_state_dict(state_spec(net.state_dict()), 8))
+    net.eval()
+    feats = [torch.rand(1, c, 216 // s, 384 // s, generator=g) for c, s in ((128, 2), (256, 4), (512, 8), (512, 16))]
+    seen = {}
+    net.layer5_1.register_forward_hook(lambda m, i, o: seen.__setitem__("f5", o))
+    net.layer.register_forward_pre_hook(lambda m, i: seen.__setitem__("cat", i[0]))
+    with torch.no_grad():
+        out = net.embed(feats)
+    f5 = seen["f5"]
+    assert f5.shape[-2:] == (52, 96) and out.shape == (1, 256, 54, 96)
+    want = torch.cat([f5[:, :, :1], f5, f5[:, :, -1:]], 2)
+    torch.testing.assert_close(seen["cat"][:, 192:], want, atol=0, rtol=0)
+    # a stride-16 grid a column short is not padded: it is refused, naming the working size
+    with pytest.raises(SemRestoreInputError, match="working size"):
+        net.embed(feats[:3] + [torch.rand(1, 512, 13, 23, generator=g)])

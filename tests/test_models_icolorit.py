@@ -18,6 +18,7 @@ from semantic_restore.colorize.hint_sources import Hints
 from semantic_restore.colorize.models.icolorit import (
     AB_NORM, IColoriT, config_from_state_dict, icolorit_colorize, load_icolorit, predict_ab)
 from semantic_restore.colorize.models.loading import random_state_dict
+from semantic_restore.utils.checks import SemRestoreInputError
 from semantic_restore.utils.color import rgb_to_lab
 from semantic_restore.utils.paths import ModelFileNotFoundError
 from semantic_restore.utils.weights import UnsafeWeightsError
@@ -136,3 +137,36 @@ def test_loading_official_file_and_errors(tmp_path):
         IColoriT(config_from_state_dict(sd)).load_state_dict  # noqa: B018 (build only)
         from semantic_restore.colorize.models.loading import load_into
         load_into(IColoriT(config_from_state_dict(sd)), {k: v for k, v in sd.items() if "blocks.11" not in k}, "x")
+
+
+def test_linear_head_places_each_token_where_the_parity_tested_cnn_head_does():
+    """The official 'linear' head maps each token to its own patch's 2p^2 values, in the same order as the
+    'cnn' head. A cnn head whose 3x3 kernel holds only the centre tap is that linear map, so the two
+    networks, sharing every other weight, must agree exactly (the cnn one is parity-tested above)."""
+    meta, data = _fixture("tiny")
+    cnn, sd = _model(meta)
+    assert config_from_state_dict(sd).head == "cnn"
+    g = torch.Generator().manual_seed(4)
+    w = torch.randn(512, 192, generator=g) * 0.05
+    b = torch.randn(512, generator=g) * 0.05
+    lin_sd = {k: v for k, v in sd.items() if not k.startswith("head.")}
+    lin_sd.update({"head.weight": w, "head.bias": b})  # the official nn.Linear(embed_dim, num_classes) keys
+    cfg = config_from_state_dict(lin_sd)
+    assert cfg.head == "linear"
+    linear = IColoriT(cfg)
+    linear.load_state_dict(lin_sd, strict=True)
+    centre = torch.zeros(512, 192, 3, 3)
+    centre[..., 1, 1] = w
+    cnn.load_state_dict({**sd, "head.head.weight": centre, "head.head.bias": b})
+    lab = rgb_to_lab(data["image"])
+    from semantic_restore.colorize.models.icolorit import L_CENT, L_NORM, hint_grid
+    ab_cells, m = hint_grid(_hints(data), (112, 112))
+    args = ((lab[:, :1] - L_CENT) / L_NORM, ab_cells / AB_NORM, m)
+    with torch.no_grad():
+        want, got = cnn(*args), linear.eval()(*args)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+    assert got.std() > 0.05  # not a flat output
+    # an official head this port does not have ('locattn': head.qkv / head.proj) is named
+    with pytest.raises(SemRestoreInputError, match="head"):
+        config_from_state_dict({**{k: v for k, v in lin_sd.items() if not k.startswith("head.")},
+                                "head.qkv.weight": torch.empty(1536, 192), "head.proj.weight": torch.empty(512, 512)})
