@@ -151,7 +151,7 @@ def _write_colormnet_file(folder) -> str:
 @pytest.fixture(scope="module")
 def colormnet_models(tmp_path_factory):
     """A models folder holding ColorMNet's official file with seeded random weights (written once per module,
-    deleted after it: the file is 495 MB, and a CI /tmp holds only a few GB)."""
+    deleted after it: the file is 495 MB, and a CI machine's /tmp may hold only a few GB)."""
     folder = tmp_path_factory.mktemp("colormnet_models")
     _write_colormnet_file(folder)
     yield folder
