@@ -42,8 +42,8 @@ class DinoV2Encoder(Encoder):
 
     def _forward_layers(self, x: torch.Tensor, names: Sequence[str]) -> dict[str, torch.Tensor]:
         depth = self.config.extra["depth"]
-        index = {n: (depth - 1 if n == "last" else int(n[5:])) for n in names}
-        raw = sorted(set(i for n, i in index.items() if n != "last"))
+        index = {n: int(n[5:]) for n in names if n != "last"}
+        raw = sorted(set(index.values()))
         need_last = "last" in names
         idx = sorted(set(raw + ([depth - 1] if need_last else [])))
         out: dict[str, torch.Tensor] = {}

@@ -21,6 +21,7 @@ class _Config:
     channels: dict = field(default_factory=lambda: {"s4": 6, "s8": 8, "s16": 12})
     default_dense_layer: str = "s16"
     patch_size: int | None = None
+    extra: dict = field(default_factory=dict)
 
 
 class _FakeEncoder:
@@ -233,3 +234,58 @@ def test_attend_messages_bounds_and_dtypes():
     torch.testing.assert_close(best, (q @ k.T).max(1).values, atol=1e-12, rtol=0)
     back = backward_best(k, q)
     assert back.dtype == torch.long and torch.equal(back, (k @ q.T).argmax(1))
+
+
+def _lerp(f: torch.Tensor, pos: list[float], dim: int) -> torch.Tensor:
+    """Linear interpolation of ``f`` along ``dim`` at cell positions ``pos``, clamped to the first and last cell."""
+    n, rows = f.shape[dim], []
+    for x in pos:
+        x = min(max(x, 0.0), n - 1.0)
+        i = min(int(x), n - 2) if n > 1 else 0
+        t = x - i
+        a = f.narrow(dim, i, 1)
+        rows.append(a if n == 1 else a * (1 - t) + f.narrow(dim, i + 1, 1) * t)
+    return torch.cat(rows, dim)
+
+
+def test_dense_features_of_an_encoder_without_strides_reads_its_own_grid_unpadded():
+    """A config without strides (a ViT-like 'last' layer): no padding, the stride is read from the grid size
+    (30 rows -> 8 cells -> 4 px), and cell k is centred on pixel 4k + 1.5. At the layer's own stride the
+    grid is its cells; a finer grid (2 px) interpolates them at the 2 px patch centres."""
+    cfg = _Config(strides={}, channels={"last": 6}, default_dense_layer="last", patch_size=4)
+    enc = _FakeEncoder(cfg)
+    l = torch.rand(1, 1, 30, 42, generator=torch.Generator().manual_seed(2)) * 100
+    raw = F.normalize(enc.dense(l_to_gray_rgb(l), ["last"])["last"], dim=1)  # [1, 6, 8, 11]
+    grid = dense_features(enc, l)
+    assert enc.seen[-1].shape == (1, 3, 30, 42)  # not padded
+    assert grid.stride == 4 and grid.feats.shape == (1, 6, 8, 11)
+    torch.testing.assert_close(grid.feats, raw, atol=1e-6, rtol=0)
+    fine = dense_features(enc, l, grid_stride=2)
+    assert fine.stride == 2 and fine.feats.shape == (1, 6, 15, 21)
+    rows = [(2 * j + 0.5 - 1.5) / 4 for j in range(15)]
+    cols = [(2 * j + 0.5 - 1.5) / 4 for j in range(21)]
+    want = F.normalize(_lerp(_lerp(raw, rows, 2), cols, 3), dim=1)
+    torch.testing.assert_close(fine.feats, want, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("size", [(50, 70), (41, 33), (24, 88)])
+def test_dense_features_pads_to_the_encoders_own_multiple(size):
+    """An encoder that pads its input to a multiple (VGG19: 16) gets an input that is one already, so its own
+    zero padding never sits under the kept cells' receptive fields."""
+    enc = _FakeEncoder(_Config(extra={"pad_to": 16}))
+    dense_features(enc, torch.rand(1, 1, *size) * 100, layers=["s4", "s8"])
+    assert enc.seen[-1].shape[-2] % 16 == 0 and enc.seen[-1].shape[-1] % 16 == 0
+
+
+def test_dense_features_messages_name_the_argument():
+    enc = _FakeEncoder()
+    l = torch.rand(1, 1, 32, 32) * 100
+    with pytest.raises(SemRestoreInputError) as err:
+        dense_features(enc, torch.rand(1, 3, 32, 32))
+    assert str(err.value).startswith("l: expected 1 channel in dimension 1, got 3 channels")
+    with pytest.raises(SemRestoreInputError) as err:
+        dense_features(enc, l, layers=[])
+    assert str(err.value) == "layers: expected at least one encoder layer, got an empty list."
+    with pytest.raises(SemRestoreInputError) as err:
+        dense_features(enc, l, layers=["s8", "s16"], weights=[1.0])
+    assert str(err.value) == "weights: expected 2 layer weights (one per layer), got 1."
