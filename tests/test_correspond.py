@@ -277,9 +277,30 @@ def test_dense_features_pads_to_the_encoders_own_multiple(size):
     assert enc.seen[-1].shape[-2] % 16 == 0 and enc.seen[-1].shape[-1] % 16 == 0
 
 
+class _OneLayerEncoder(_FakeEncoder):
+    """An encoder whose ``dense`` returns a bare tensor even when asked for a one-layer list."""
+
+    def dense(self, x, layers=None):
+        out = super().dense(x, layers)
+        return out[next(iter(out))] if isinstance(out, dict) else out
+
+
+@pytest.mark.parametrize("patch", [1, 4])
+def test_dense_features_takes_a_bare_tensor_for_one_layer_and_any_stride_down_to_1(patch):
+    cfg = _Config(strides={}, channels={"last": 5}, default_dense_layer="last", patch_size=patch)
+    l = torch.rand(1, 1, 12, 20, generator=torch.Generator().manual_seed(6)) * 100
+    grid = dense_features(_OneLayerEncoder(cfg), l)
+    want = F.normalize(_FakeEncoder(cfg).dense(l_to_gray_rgb(l), ["last"])["last"], dim=1)
+    assert grid.stride == patch and grid.feats.shape == (1, 5, -(-12 // patch), -(-20 // patch))
+    torch.testing.assert_close(grid.feats, want, atol=1e-6, rtol=0)
+
+
 def test_dense_features_messages_name_the_argument():
     enc = _FakeEncoder()
     l = torch.rand(1, 1, 32, 32) * 100
+    with pytest.raises(SemRestoreInputError) as err:
+        dense_features(enc, torch.rand(1, 32, 32))
+    assert str(err.value).startswith("l: expected a tensor with 4 dimensions, got tensor of shape (1, 32, 32)")
     with pytest.raises(SemRestoreInputError) as err:
         dense_features(enc, torch.rand(1, 3, 32, 32))
     assert str(err.value).startswith("l: expected 1 channel in dimension 1, got 3 channels")

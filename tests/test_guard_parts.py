@@ -107,12 +107,14 @@ def test_apply_guard_blends_and_is_exact_where_weight_is_zero():
     assert torch.equal(out[..., :2, :], res[..., :2, :])
 
 
-@pytest.mark.parametrize("size, max_side, scale, want", [((128, 96), 512, 0.5, (64, 48)), ((64, 64), 512, 0.5, (64, 64)),
-                                                         ((200, 100), 120, 1.0, (120, 60)), ((30, 10), 512, 1.0, (32, 8)),
-                                                         ((40, 20), 512, 0.5, (40, 20))])
-def test_encoder_input_sizes(size, max_side, scale, want):
+@pytest.mark.parametrize("size, max_side, scale, stride, want", [
+    ((128, 96), 512, 0.5, 4, (64, 48)), ((64, 64), 512, 0.5, 4, (64, 64)), ((200, 100), 120, 1.0, 4, (120, 60)),
+    ((30, 10), 512, 1.0, 4, (32, 8)), ((40, 20), 512, 0.5, 4, (40, 20)),
+    ((37, 53), 512, 1.0, None, (37, 53)), ((148, 212), 512, 0.5, None, (74, 106)),  # no known stride: no snapping
+])
+def test_encoder_input_sizes(size, max_side, scale, stride, want):
     x = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(1))
-    out = _encoder_input(x, max_side, 4, scale)
+    out = _encoder_input(x, max_side, stride, scale)
     assert tuple(out.shape[-2:]) == want
     if want == size:
         assert out is x

@@ -68,7 +68,7 @@ class GuardResult:
     score: list[float]
 
 
-def _encoder_input(x: torch.Tensor, max_side: int, stride: int | None, scale: float = 1.0) -> torch.Tensor:
+def _encoder_input(x: torch.Tensor, max_side: int, stride: int | None, scale: float) -> torch.Tensor:
     """Resize by ``scale`` (long side kept within ``[MIN_ENCODER_SIDE, max_side]`` where the tile
     allows) and snap each side to a multiple of the stride."""
     h, w = x.shape[-2:]
