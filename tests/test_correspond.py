@@ -285,13 +285,13 @@ class _OneLayerEncoder(_FakeEncoder):
         return out[next(iter(out))] if isinstance(out, dict) else out
 
 
-@pytest.mark.parametrize("patch", [1, 4])
-def test_dense_features_takes_a_bare_tensor_for_one_layer_and_any_stride_down_to_1(patch):
+@pytest.mark.parametrize("patch, size", [(1, (12, 20)), (4, (12, 20)), (4, (8, 20))])  # (8, 20): 2 rows of cells
+def test_dense_features_takes_a_bare_tensor_for_one_layer_and_any_stride_down_to_1(patch, size):
     cfg = _Config(strides={}, channels={"last": 5}, default_dense_layer="last", patch_size=patch)
-    l = torch.rand(1, 1, 12, 20, generator=torch.Generator().manual_seed(6)) * 100
+    l = torch.rand(1, 1, *size, generator=torch.Generator().manual_seed(6)) * 100
     grid = dense_features(_OneLayerEncoder(cfg), l)
     want = F.normalize(_FakeEncoder(cfg).dense(l_to_gray_rgb(l), ["last"])["last"], dim=1)
-    assert grid.stride == patch and grid.feats.shape == (1, 5, -(-12 // patch), -(-20 // patch))
+    assert grid.stride == patch and grid.feats.shape == (1, 5, -(-size[0] // patch), -(-size[1] // patch))
     torch.testing.assert_close(grid.feats, want, atol=1e-6, rtol=0)
 
 
