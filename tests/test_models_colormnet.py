@@ -215,12 +215,15 @@ def test_the_long_term_store_drops_the_least_used_entries():
     assert store.k.flatten().tolist() == [4.0] and store.life.flatten().tolist() == [pytest.approx(1.0)]
 
 
+_SMALL_MEMORY = MemoryConfig(min_mid_term_frames=2, max_mid_term_frames=4, num_prototypes=8, max_long_term_elements=40)
+
+
 @pytest.mark.parametrize("config, clip_length, counts", [
     (MemoryConfig(), None, True),  # a stream or a shot of unknown length
     (MemoryConfig(), 390, False),  # 390 / (10 - 5) * 128 = 9984 < 10000
     (MemoryConfig(), 391, True),   # 10009.6
-    (MemoryConfig(min_mid_term_frames=2, max_mid_term_frames=4, num_prototypes=8, max_long_term_elements=40), 9, False),
-    (MemoryConfig(min_mid_term_frames=2, max_mid_term_frames=4, num_prototypes=8, max_long_term_elements=40), 10, True),
+    (_SMALL_MEMORY, 9, False),     # 9 / 2 * 8 = 36 < 40
+    (_SMALL_MEMORY, 10, True),     # 40
 ])
 def test_long_term_usage_is_counted_for_clips_that_can_fill_the_long_term_memory(config, clip_length, counts):
     """The official test.py's rule: count long-term usage when clip_length / (max_mid - min_mid) *
