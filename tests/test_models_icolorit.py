@@ -49,6 +49,14 @@ def _hints(data) -> Hints:
     return Hints(ab * mask, mask)
 
 
+def _net_inputs(data, hints: Hints) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The network's normalised inputs for the fixture photo and ``hints``: L, hint ab cells, hint mask."""
+    from semantic_restore.colorize.models.icolorit import L_CENT, L_NORM, hint_grid
+
+    ab_cells, m = hint_grid(hints, (112, 112))
+    return (rgb_to_lab(data["image"])[:, :1] - L_CENT) / L_NORM, ab_cells / AB_NORM, m
+
+
 @pytest.mark.parametrize("variant", ["tiny", "small", "base"])
 def test_forward_and_end_to_end_match_official(variant):
     torch.manual_seed(0)
@@ -60,11 +68,8 @@ def test_forward_and_end_to_end_match_official(variant):
     diff = (ab - data["ab"]).abs().max().item()
     assert diff <= 1e-3, f"{variant}: end-to-end ab differs by {diff}"
     # the network alone, on the official's own normalised inputs
-    from semantic_restore.colorize.models.icolorit import hint_grid, L_CENT, L_NORM
-    lab = rgb_to_lab(data["image"])
-    ab_cells, m = hint_grid(hints, (112, 112))
     with torch.no_grad():
-        out = model((lab[:, :1] - L_CENT) / L_NORM, ab_cells / AB_NORM, m)
+        out = model(*_net_inputs(data, hints))
     net = (out - data["ab"] / AB_NORM).abs().max().item()
     assert net <= 1e-4, f"{variant}: network output differs by {net}"
     # the fixture is not trivial: a different seed gives a different answer
@@ -149,8 +154,8 @@ def test_linear_head_places_each_token_where_the_parity_tested_cnn_head_does():
     g = torch.Generator().manual_seed(4)
     w = torch.randn(512, 192, generator=g) * 0.05
     b = torch.randn(512, generator=g) * 0.05
-    lin_sd = {k: v for k, v in sd.items() if not k.startswith("head.")}
-    lin_sd.update({"head.weight": w, "head.bias": b})  # the official nn.Linear(embed_dim, num_classes) keys
+    body = {k: v for k, v in sd.items() if not k.startswith("head.")}
+    lin_sd = {**body, "head.weight": w, "head.bias": b}  # the official nn.Linear(embed_dim, num_classes) keys
     cfg = config_from_state_dict(lin_sd)
     assert cfg.head == "linear"
     linear = IColoriT(cfg)
@@ -158,15 +163,12 @@ def test_linear_head_places_each_token_where_the_parity_tested_cnn_head_does():
     centre = torch.zeros(512, 192, 3, 3)
     centre[..., 1, 1] = w
     cnn.load_state_dict({**sd, "head.head.weight": centre, "head.head.bias": b})
-    lab = rgb_to_lab(data["image"])
-    from semantic_restore.colorize.models.icolorit import L_CENT, L_NORM, hint_grid
-    ab_cells, m = hint_grid(_hints(data), (112, 112))
-    args = ((lab[:, :1] - L_CENT) / L_NORM, ab_cells / AB_NORM, m)
+    args = _net_inputs(data, _hints(data))
     with torch.no_grad():
         want, got = cnn(*args), linear.eval()(*args)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
     assert got.std() > 0.05  # not a flat output
     # an official head this port does not have ('locattn': head.qkv / head.proj) is named
     with pytest.raises(SemRestoreInputError, match="head"):
-        config_from_state_dict({**{k: v for k, v in lin_sd.items() if not k.startswith("head.")},
-                                "head.qkv.weight": torch.empty(1536, 192), "head.proj.weight": torch.empty(512, 512)})
+        config_from_state_dict({**body, "head.qkv.weight": torch.empty(1536, 192),
+                                "head.proj.weight": torch.empty(512, 512)})
